@@ -1,0 +1,51 @@
+"""``citrusv infer``: one image + one prompt → answer, masks and an overlay."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ._common import add_generation_args, add_runtime_args, generation_kwargs
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("infer", help="answer a prompt about an image; write masks and an overlay",
+                                 description="Run Citrus-V on one image and print the answer. With --out, write "
+                                             "mask_<k>.png, overlay.png and result.json.")
+    parser.add_argument("--model", required=True, help="checkpoint folder (native or released layout) or hub id")
+    parser.add_argument("--image", required=True, help="PNG / JPEG / TIFF / BMP image")
+    parser.add_argument("--prompt", required=True, help='e.g. "Please segment the liver in this scan."')
+    parser.add_argument("--out", type=Path, default=None, help="folder for mask PNGs, overlay.png and result.json")
+    parser.add_argument("--json", action="store_true", help="print the full result as JSON")
+    add_runtime_args(parser)
+    add_generation_args(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..inference import CitrusVPipeline
+    from ..inference.visualize import save_result_files
+    from ..processing.image import load_image
+
+    loaded = load_image(args.image)  # validate before loading the model
+    dtype = None if args.dtype is None else args.dtype
+    pipeline = CitrusVPipeline.from_pretrained(args.model, device=args.device, dtype=dtype,
+                                               min_pixels=args.min_pixels, max_pixels=args.max_pixels)
+    result = pipeline(loaded.image, args.prompt, **generation_kwargs(args))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(result.answer)
+        for mask in result.masks:
+            state = "found" if mask.found else "not found"
+            print(f"[SEG] {mask.index}: {state}, area {mask.area_px} px, IoU score {mask.score:.3f}, "
+                  f"object score {mask.object_score:.3f}")
+        for box in result.boxes:
+            print(f"box {box.label or ''} {[round(v, 1) for v in box.xyxy_orig_px]}")
+        for warning in result.warnings:
+            print(f"warning: {warning}")
+    if args.out is not None:
+        files = save_result_files(result, loaded.image, args.out)
+        print(f"wrote {len(files)} file(s) to {args.out}")
+    return 0
