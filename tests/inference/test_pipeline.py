@@ -144,3 +144,18 @@ def test_generation_settings_validated(model, processor):
         pipeline(random_image(40, 40), "hi", max_new_tokens=0)
     with pytest.raises(TypeError):
         pipeline(random_image(40, 40), "hi", beams=3)
+
+
+def test_qwen3_vl_backbone_behind_the_same_interface():
+    from citrusv.model.tiny import tiny_model
+    from citrusv.processing import CitrusVProcessor
+
+    model, tokenizer = tiny_model("qwen3_vl")
+    processor = CitrusVProcessor.for_model_config(model.config, tokenizer)
+    pipeline = CitrusVPipeline(model, processor)
+    answer = '[{"bbox_2d": [100, 200, 500, 700], "label": "liver"}] [SEG]'
+    result = pipeline(random_image(60, 80), "Find the liver.", logits_processor=_forced(processor, answer),
+                      max_new_tokens=48)
+    assert len(result.masks) == 1 and result.masks[0].mask.shape == (60, 80)
+    # Qwen3-VL writes boxes on the 0..1000 grid
+    assert result.boxes[0].xyxy_orig_px == pytest.approx((8, 12, 40, 42))

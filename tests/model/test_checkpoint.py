@@ -134,6 +134,11 @@ def test_missing_files(tmp_path, native_checkpoint):
         load_citrus_v(folder)
 
 
+def test_hub_id_without_internet_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a local folder and could not be fetched"):
+        load_citrus_v("jdh-algo/Citrus-V-8B-v1.0", local_files_only=True, cache_dir=str(tmp_path))
+
+
 def test_unsupported_arguments_rejected(native_checkpoint):
     with pytest.raises(TypeError, match="quantization_config"):
         load_citrus_v(native_checkpoint, quantization_config={"bits": 4})

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ._common import add_generation_args, add_runtime_args, generation_kwargs
+from ._common import add_generation_args, add_runtime_args, generation_kwargs, show_progress
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_image(args.image)  # validate before loading the model
     dtype = None if args.dtype is None else args.dtype
     pipeline = CitrusVPipeline.from_pretrained(args.model, device=args.device, dtype=dtype,
-                                               min_pixels=args.min_pixels, max_pixels=args.max_pixels)
+                                               min_pixels=args.min_pixels, max_pixels=args.max_pixels,
+                                               progress=show_progress())
     result = pipeline(loaded.image, args.prompt, **generation_kwargs(args))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))

@@ -169,17 +169,19 @@ class CitrusVPipeline:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str | torch.device | None = None, dtype: Any = None,
-                        min_pixels: int | None = None, max_pixels: int | None = None, **kwargs: Any) -> CitrusVPipeline:
+                        min_pixels: int | None = None, max_pixels: int | None = None, progress: bool = False,
+                        **kwargs: Any) -> CitrusVPipeline:
         """Load model and processor from one checkpoint folder (native or released layout).
 
-        ``dtype`` defaults to float32 on CPU and to the checkpoint's dtype elsewhere.
+        ``dtype`` defaults to float32 on CPU and to the checkpoint's dtype elsewhere; ``progress``
+        shows a progress bar while weights load; other keyword arguments go to the constructor.
         """
         from ..model import CitrusVForConditionalGeneration
 
         device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if dtype is None:
             dtype = torch.float32 if device.type == "cpu" else "auto"
-        model = CitrusVForConditionalGeneration.from_pretrained(path, dtype=dtype, device=device)
+        model = CitrusVForConditionalGeneration.from_pretrained(path, dtype=dtype, device=device, progress=progress)
         processor = CitrusVProcessor.from_pretrained(path, config=model.config, min_pixels=min_pixels,
                                                      max_pixels=max_pixels)
         return cls(model, processor, **kwargs)

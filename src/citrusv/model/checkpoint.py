@@ -428,7 +428,7 @@ def load_citrus_v(
     if device_map is not None:
         if device is not None or isinstance(device_map, dict):
             raise ValueError("pass one device as `device` (multi-device maps are not supported)")
-        device = "cpu" if device_map == "auto" and not torch.cuda.is_available() else ("cuda" if device_map == "auto" else device_map)
+        device = ("cuda" if torch.cuda.is_available() else "cpu") if device_map == "auto" else device_map
     model_class = model_class or CitrusVForConditionalGeneration
     folder = resolve_model_dir(name_or_path, revision=revision, token=token, cache_dir=cache_dir,
                                local_files_only=local_files_only)

@@ -314,6 +314,7 @@ class CitrusVForConditionalGeneration(CitrusVPreTrainedModel):
                 without SAM images, or a tensor has the wrong shape (messages give both counts).
         """
         lm = self.mllm
+        loss_kwargs = {k: kwargs.pop(k) for k in ("num_items_in_batch", "ignore_index") if k in kwargs}
         outputs = lm.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -330,7 +331,7 @@ class CitrusVForConditionalGeneration(CitrusVPreTrainedModel):
         lm_loss = None
         if labels is not None:
             lm_loss = lm.loss_function(
-                logits=logits, labels=labels, vocab_size=lm.config.get_text_config().vocab_size, **kwargs
+                logits=logits, labels=labels, vocab_size=lm.config.get_text_config().vocab_size, **loss_kwargs
             )
 
         seg_positions = input_ids == self.seg_token_id  # [B, T]

@@ -317,14 +317,14 @@ def save_tiny_checkpoint(
     elif layout == "released":
         if backbone != "qwen2_5_vl":
             raise ValueError("the released layout exists for the Qwen2.5-VL backbone only")
-        _save_released_layout(model, processor, path, seed)
+        _save_released_layout(model, processor, path, seed, tokenizer)
     else:
         raise ValueError(f"layout must be 'native' or 'released', got {layout!r}")
     logger.info("wrote a tiny random %s checkpoint (%s layout) to %s", backbone, layout, path)
     return path
 
 
-def _save_released_layout(model: Any, processor: Any, path: Path, seed: int) -> None:
+def _save_released_layout(model: Any, processor: Any, path: Path, seed: int, tokenizer_kind: TokenizerKind) -> None:
     from safetensors.torch import save_file
 
     from .checkpoint import RELEASED_SAM2_PREFIX
@@ -386,8 +386,7 @@ def _save_released_layout(model: Any, processor: Any, path: Path, seed: int) -> 
     (path / "config.json").write_text(json.dumps(released, indent=2))
 
     # The release saves the plain Qwen tokenizer; [SEG] / <bbox> / </bbox> are added when loading.
-    tokenizer = processor.tokenizer
-    base = tiny_tokenizer("qwen" if len(tokenizer) > 100_000 else "bpe", with_citrus_tokens=False)
+    base = tiny_tokenizer(tokenizer_kind, with_citrus_tokens=False)
     if any(t in base.get_vocab() for t in CITRUS_TOKENS):  # pragma: no cover - guards the construction above
         raise AssertionError("base tokenizer unexpectedly holds Citrus tokens")
     base.save_pretrained(path)

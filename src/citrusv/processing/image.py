@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import io
 import math
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
     "DEFAULT_MAX_INPUT_PIXELS",
@@ -35,8 +34,8 @@ __all__ = [
 
 ImageSource = Union[str, Path, bytes, Image.Image, np.ndarray]
 
-#: Largest input accepted before decoding (width · height). Pillow's own bomb check is
-#: replaced by this explicit limit so the error names the size.
+#: Largest input accepted before decoding (width · height), checked on the header so the error
+#: names the size. Pillow refuses more than twice ``Image.MAX_IMAGE_PIXELS`` on its own.
 DEFAULT_MAX_INPUT_PIXELS = 128_000_000
 #: Smallest side accepted: below this an image carries no usable content.
 MIN_IMAGE_SIDE = 8
@@ -45,8 +44,6 @@ MAX_ASPECT_RATIO = 200
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file must fail, not decode as grey
 
 
 class ImageLoadError(ValueError):
@@ -87,27 +84,26 @@ def _open(source: ImageSource, max_pixels: int) -> Image.Image:
         handle, name = path, str(path)
     else:
         raise ImageLoadError(f"cannot read an image from a {type(source).__name__}")
-    previous = Image.MAX_IMAGE_PIXELS
+    # No global Pillow / warnings state is touched (servers load images from many threads): the
+    # size check below runs on the header, before any pixel is decoded; Pillow's own guard (twice
+    # Image.MAX_IMAGE_PIXELS) still stops anything larger while the header is read.
     try:
-        Image.MAX_IMAGE_PIXELS = None  # our explicit check below replaces Pillow's warning
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(handle)
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageLoadError(
-                    f"{name}: {width}x{height} = {width * height} pixels exceeds the limit of {max_pixels} "
-                    "(decompression-bomb guard; raise max_input_pixels to accept it)"
-                )
-            image.load()
+        image = Image.open(handle)
+        width, height = image.size
+        if width * height > max_pixels:
+            raise ImageLoadError(
+                f"{name}: {width}x{height} = {width * height} pixels exceeds the limit of {max_pixels} "
+                "(decompression-bomb guard; raise max_input_pixels to accept it)"
+            )
+        image.load()
     except ImageLoadError:
         raise
+    except Image.DecompressionBombError as err:
+        raise ImageLoadError(f"{name}: {err}") from None
     except UnidentifiedImageError:
         raise ImageLoadError(f"{name}: not a readable image file") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+    except (OSError, SyntaxError, ValueError) as err:
         raise ImageLoadError(f"{name}: image is truncated or corrupt ({err})") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
     return image
 
 
