@@ -21,7 +21,7 @@ _LAZY = {
     "CitrusVResult": "citrusv.inference",
 }
 
-__all__ = sorted(_LAZY) + ["__version__"]
+__all__ = [*sorted(_LAZY), "__version__"]  # noqa: PLE0605 - built from the lazy table
 
 
 def __getattr__(name: str) -> Any:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "PUBLIC_YAML_FLAGS",
     "SAM2_VARIANTS",
     "VIDEO_ONLY_PREFIXES",
     "Sam2KeyPlan",
@@ -73,7 +74,7 @@ _SAM2BASE_DEFAULTS: dict[str, Any] = {
 }
 
 # Flags every public yaml sets the same way and that transformers' Sam2Model hard-codes.
-_PUBLIC_YAML_FLAGS: dict[str, Any] = {
+PUBLIC_YAML_FLAGS: dict[str, Any] = {
     "image_size": 1024,
     "directly_add_no_mem_embed": True,
     "use_high_res_features_in_sam": True,
@@ -97,7 +98,7 @@ def _public_variant(trunk: dict[str, Any], channels: list[int]) -> dict[str, Any
                 "position_encoding": {"num_pos_feats": 256, "normalize": True, "temperature": 10000},
             },
         },
-        **_PUBLIC_YAML_FLAGS,
+        **PUBLIC_YAML_FLAGS,
     }
 
 
@@ -310,7 +311,7 @@ def original_model_node_from_sam2_config(config) -> dict[str, Any]:
                 "position_encoding": {"num_pos_feats": int(vision.fpn_hidden_size), "normalize": True, "temperature": 10000},
             },
         },
-        **copy.deepcopy(_PUBLIC_YAML_FLAGS),
+        **copy.deepcopy(PUBLIC_YAML_FLAGS),
         "image_size": image_size,
         "backbone_stride": int(config.prompt_encoder_config.patch_size),
     }

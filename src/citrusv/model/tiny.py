@@ -18,7 +18,7 @@ import torch
 from ..processing.tokens import CITRUS_TOKENS, add_citrus_tokens, citrus_token_ids
 from .backbones import backbone_spec
 from .configuration_citrus_v import CitrusVConfig
-from .sam2_conversion import original_model_node_from_sam2_config, sam2_config_from_original
+from .sam2_conversion import PUBLIC_YAML_FLAGS, original_model_node_from_sam2_config, sam2_config_from_original
 
 logger = logging.getLogger(__name__)
 
@@ -180,13 +180,8 @@ TINY_SAM2_MODEL_NODE: dict[str, Any] = {
                  "fpn_interp_model": "nearest",
                  "position_encoding": {"num_pos_feats": 32, "normalize": True, "temperature": 10000}},
     },
+    **PUBLIC_YAML_FLAGS,
     "image_size": 128,
-    "directly_add_no_mem_embed": True,
-    "use_high_res_features_in_sam": True,
-    "multimask_output_in_sam": True,
-    "iou_prediction_use_sigmoid": True,
-    "pred_obj_scores": True,
-    "pred_obj_scores_mlp": True,
 }
 
 
