@@ -71,3 +71,48 @@ def spread_sam_weights(model, seed: int = 0, scale: float = 0.3) -> None:
             param.add_(torch.randn(param.shape, generator=generator) * scale)
         model.sam2.shared_image_embedding.positional_embedding.copy_(
             model.sam2.prompt_encoder.shared_embedding.positional_embedding)
+
+
+def write_training_data(folder, count: int = 16, seed: int = 0):
+    """A JSONL shard mixing text-only, image and segmentation samples (1 or 2 masks), with images
+    of different sizes, plus two bad rows. Returns the JSONL path."""
+    import json
+    from pathlib import Path
+
+    from citrusv.processing.masks import rle_encode
+
+    folder = Path(folder)
+    (folder / "img").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(count):
+        kind = i % 4
+        if kind == 0:
+            rows.append({"id": f"text{i}", "messages": [
+                {"role": "user", "content": f"What is a CT scan number {i}?"},
+                {"role": "assistant", "content": "A cross-sectional X-ray image of the body. " * (1 + i % 5)}]})
+            continue
+        height, width = int(rng.integers(32, 90)), int(rng.integers(32, 90))
+        random_image(height, width, seed * 1000 + i).save(folder / "img" / f"{i}.png")
+        if kind == 1:
+            rows.append({"id": f"vqa{i}", "images": [f"img/{i}.png"], "messages": [
+                {"role": "user", "content": "<image>What modality is this?"},
+                {"role": "assistant", "content": "CT of the abdomen."}]})
+            continue
+        count_masks = 1 + i % 2
+        masks = []
+        for k in range(count_masks):
+            mask = np.zeros((height, width), dtype=bool)
+            mask[k * 5: k * 5 + height // 2, 3: 3 + width // 2] = True
+            masks.append(rle_encode(mask))
+        rows.append({"id": f"seg{i}", "images": [f"img/{i}.png"], "masks": masks, "messages": [
+            {"role": "user", "content": "<image>Segment the organs."},
+            {"role": "assistant", "content": " and ".join(["[SEG]"] * count_masks)}]})
+    path = folder / "train.jsonl"
+    with open(path, "w") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+        handle.write(json.dumps({"id": "bad", "messages": [{"role": "user", "content": "x"}],
+                                 "masks": [{"size": [2, 2], "counts": [4]}]}) + "\n")
+        handle.write("{broken json\n")
+    return path

@@ -22,7 +22,7 @@ class BackboneSpec:
         class_name: name of the ``...ForConditionalGeneration`` class in ``transformers``.
         language_model_prefix: parameter prefix of the LLM inside the backbone (in-memory v5 names).
         vision_tower_prefix: prefix of the ViT, aligner included.
-        aligner_prefix: prefix of the ViT→LLM merger (the "aligner" of the paper's Table 4).
+        aligner_prefixes: prefixes of the ViT→LLM mergers (the "aligner" of the paper's Table 4).
         lm_head_prefix: prefix of the output projection.
         bbox_2d_space: coordinate space of ``"bbox_2d"`` JSON boxes the backbone emits.
         image_mean, image_std: per-channel normalisation of the backbone's ViT input.
@@ -32,7 +32,7 @@ class BackboneSpec:
     class_name: str
     language_model_prefix: str = "model.language_model"
     vision_tower_prefix: str = "model.visual"
-    aligner_prefix: str = "model.visual.merger"
+    aligner_prefixes: tuple[str, ...] = ("model.visual.merger",)
     lm_head_prefix: str = "lm_head"
     bbox_2d_space: BoxSpace = "resized_px"
     image_mean: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)  # OpenAI CLIP
@@ -48,7 +48,9 @@ BACKBONES: dict[str, BackboneSpec] = {
     # Qwen2.5-VL writes absolute pixel boxes in the smart-resized image (Citrus-V keeps this).
     "qwen2_5_vl": BackboneSpec("qwen2_5_vl", "Qwen2_5_VLForConditionalGeneration", bbox_2d_space="resized_px"),
     # Qwen3-VL went back to boxes relative to the image on a 0..1000 grid.
+    # Qwen3-VL adds "deepstack" mergers feeding ViT features into early LLM layers.
     "qwen3_vl": BackboneSpec("qwen3_vl", "Qwen3VLForConditionalGeneration", bbox_2d_space="norm1000",
+                             aligner_prefixes=("model.visual.merger", "model.visual.deepstack_merger_list"),
                              image_mean=(0.5, 0.5, 0.5), image_std=(0.5, 0.5, 0.5)),
 }
 

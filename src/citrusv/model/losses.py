@@ -18,18 +18,25 @@ def _check(mask_logits: torch.Tensor, target_masks: torch.Tensor) -> None:
         raise ValueError(f"expected [M, h, w] masks, got shape {tuple(mask_logits.shape)}")
 
 
-def mask_bce_loss(mask_logits: torch.Tensor, target_masks: torch.Tensor) -> torch.Tensor:
-    """Per-pixel sigmoid BCE averaged over every pixel of every mask (a scalar).
+def mask_bce_loss(mask_logits: torch.Tensor, target_masks: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Per-pixel sigmoid BCE, averaged over the pixels of each mask, then over masks (a scalar).
+
+    Masks share one size, so the ``"mean"`` equals the release's mean over every pixel of every
+    mask. ``reduction="sum"`` sums the per-mask means (for normalising by a mask count taken
+    over a whole accumulated, distributed batch).
 
     Args:
         mask_logits: ``[M, h, w]`` logits.
         target_masks: ``[M, h, w]`` with values in {0, 1} (bool, int or float).
+        reduction: ``"mean"`` or ``"sum"`` over masks.
     """
     _check(mask_logits, target_masks)
-    return F.binary_cross_entropy_with_logits(mask_logits.float(), target_masks.float(), reduction="mean")
+    per_mask = F.binary_cross_entropy_with_logits(mask_logits.float(), target_masks.float(), reduction="none")
+    return _reduce(per_mask.flatten(1).mean(dim=1), reduction)
 
 
-def mask_dice_loss(mask_logits: torch.Tensor, target_masks: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+def mask_dice_loss(mask_logits: torch.Tensor, target_masks: torch.Tensor, eps: float = 1.0,
+                   reduction: str = "mean") -> torch.Tensor:
     """Naive Dice loss ``1 - (2·Σpt + eps) / (Σp + Σt + eps)`` per mask on sigmoid probabilities,
     averaged over masks (a scalar). ``eps=1.0`` is the released configuration.
 
@@ -37,10 +44,19 @@ def mask_dice_loss(mask_logits: torch.Tensor, target_masks: torch.Tensor, eps: f
         mask_logits: ``[M, h, w]`` logits.
         target_masks: ``[M, h, w]`` with values in {0, 1}.
         eps: smoothing term added to numerator and denominator.
+        reduction: ``"mean"`` or ``"sum"`` over masks.
     """
     _check(mask_logits, target_masks)
     prob = mask_logits.float().sigmoid().flatten(1)
     target = target_masks.float().flatten(1)
     numerator = 2 * (prob * target).sum(dim=1) + eps
     denominator = prob.sum(dim=1) + target.sum(dim=1) + eps
-    return (1 - numerator / denominator).mean()
+    return _reduce(1 - numerator / denominator, reduction)
+
+
+def _reduce(per_mask: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return per_mask.mean()
+    if reduction == "sum":
+        return per_mask.sum()
+    raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")

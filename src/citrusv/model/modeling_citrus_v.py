@@ -275,6 +275,66 @@ class CitrusVForConditionalGeneration(CitrusVPreTrainedModel):
         )
 
     # ------------------------------------------------------------------ training forward
+    def packed_position_ids(
+        self,
+        input_ids: torch.LongTensor,
+        mm_token_type_ids: torch.IntTensor,
+        image_grid_thw: torch.LongTensor | None,
+        segment_ids: torch.LongTensor,
+    ) -> torch.LongTensor:
+        """Positions for packed rows: ``[4, B, T]`` = text positions restarting at every segment,
+        then the three multimodal-RoPE rows computed for each segment alone.
+
+        With these and no attention mask, transformers builds a block-diagonal causal mask, so no
+        token attends to another sample of its row (recipe: shared ml-stack notes, §9).
+
+        Args:
+            segment_ids: ``[B, T]`` index of the sample each token belongs to (-1 on padding, which
+                forms a segment of its own).
+        """
+        batch, width = input_ids.shape
+        positions = torch.zeros(4, batch, width, dtype=torch.long, device=input_ids.device)
+        grids = image_grid_thw if image_grid_thw is not None else input_ids.new_zeros((0, 3))
+        next_image = 0
+        image_token = mm_token_type_ids == 1
+        for row in range(batch):
+            ids = segment_ids[row]
+            boundaries = torch.nonzero(ids[1:] != ids[:-1]).flatten().add(1).tolist()
+            for start, end in zip([0, *boundaries], [*boundaries, width]):
+                positions[0, row, start:end] = torch.arange(end - start, device=input_ids.device)
+                images = image_token[row, start:end]
+                count = int((images[1:] & ~images[:-1]).sum() + images[0]) if end > start else 0
+                if count == 0:
+                    positions[1:, row, start:end] = positions[0, row, start:end]
+                    continue
+                rope, _ = self.mllm.model.get_rope_index(
+                    input_ids[row:row + 1, start:end], mm_token_type_ids[row:row + 1, start:end],
+                    image_grid_thw=grids[next_image:next_image + count])
+                positions[1:, row, start:end] = rope[:, 0]
+                next_image += count
+        if next_image != grids.shape[0]:
+            raise ValueError(f"the rows hold {next_image} images but image_grid_thw describes {grids.shape[0]}")
+        return positions
+
+    @staticmethod
+    def _flatten_packed_segmentation(sam_pixel_values: torch.Tensor, gt_masks: torch.Tensor,
+                                     seg_image_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``[B, N, 3, S, S]`` images, ``[B, M, 1, h, w]`` masks and ``[B, M]`` image indices (-1 =
+        padding) → the flat ``[K, 3, S, S]``, ``[M', h, w]``, ``[M']`` form, row-major, keeping only
+        the images some mask refers to."""
+        if gt_masks.dim() != 5 or seg_image_index.shape != gt_masks.shape[:2]:
+            raise ValueError(
+                f"packed segmentation needs gt_masks [B, M, 1, h, w] and seg_image_index [B, M]; got "
+                f"{tuple(gt_masks.shape)} and {tuple(seg_image_index.shape)}"
+            )
+        batch, slots = sam_pixel_values.shape[:2]
+        valid = seg_image_index >= 0
+        rows = torch.arange(batch, device=seg_image_index.device)[:, None].expand_as(seg_image_index)
+        flat_owner = (rows * slots + seg_image_index)[valid]
+        used, owner = torch.unique(flat_owner, return_inverse=True)
+        images = sam_pixel_values.reshape(batch * slots, *sam_pixel_values.shape[2:])[used.to(sam_pixel_values.device)]
+        return images, gt_masks[valid][:, 0], owner
+
     def forward(
         self,
         input_ids: torch.LongTensor,
@@ -287,6 +347,9 @@ class CitrusVForConditionalGeneration(CitrusVPreTrainedModel):
         sam_pixel_values: torch.Tensor | None = None,
         gt_masks: torch.Tensor | None = None,
         mask_image_index: torch.LongTensor | None = None,
+        segment_ids: torch.LongTensor | None = None,
+        seg_image_index: torch.LongTensor | None = None,
+        num_masks_in_batch: int | float | torch.Tensor | None = None,
         use_cache: bool = False,
         logits_to_keep: int = 0,
         **kwargs: Any,
@@ -298,14 +361,22 @@ class CitrusVForConditionalGeneration(CitrusVPreTrainedModel):
 
         Args:
             input_ids: ``[B, T]``.
-            attention_mask: ``[B, T]`` (``None`` for packed rows with 4-row ``position_ids``).
+            attention_mask: ``[B, T]`` (leave ``None`` for packed rows).
             position_ids: ``[3 or 4, B, T]`` mRoPE positions, or ``None`` to compute them.
             pixel_values, image_grid_thw, mm_token_type_ids: backbone image inputs.
             labels: ``[B, T]`` next-token targets, -100 where not supervised.
-            sam_pixel_values: ``[K, 3, S, S]`` SAM2 images, one per segmentation sample.
-            gt_masks: ``[M, H, W]`` binary masks; resized (nearest) to ``h × w`` when needed.
-            mask_image_index: ``[M]`` index into ``sam_pixel_values`` for each mask. May be omitted
-                when K == M (one image per mask) or K == 1.
+            sam_pixel_values: ``[K, 3, S, S]`` SAM2 images (one per segmentation sample), or
+                ``[B, N, 3, S, S]`` per packed row together with ``seg_image_index``.
+            gt_masks: ``[M, H, W]`` binary masks (resized nearest to ``h × w`` when needed), or
+                ``[B, M, 1, h, w]`` per packed row.
+            mask_image_index: ``[M]`` index into ``sam_pixel_values`` for each mask (flat form); may
+                be omitted when K == M (one image per mask) or K == 1.
+            segment_ids: ``[B, T]`` sample index of each token in packed rows (-1 on padding):
+                positions restart per sample and no token attends across samples.
+            seg_image_index: ``[B, M]`` image slot of each mask in packed rows (-1 = padding).
+            num_masks_in_batch: masks in the whole (accumulated, all-device) batch; mask losses are
+                then per-mask sums divided by it, so every mask weighs the same however the batch
+                was split. By default they are means over this call's masks.
             use_cache: keep False for training and packed rows (a cache disables packed masking).
             logits_to_keep: passed to the LM head slicing (0 keeps all positions).
 
@@ -315,6 +386,14 @@ class CitrusVForConditionalGeneration(CitrusVPreTrainedModel):
         """
         lm = self.mllm
         loss_kwargs = {k: kwargs.pop(k) for k in ("num_items_in_batch", "ignore_index") if k in kwargs}
+        if segment_ids is not None:
+            if attention_mask is not None:
+                raise ValueError("packed rows (segment_ids) take no attention_mask: padding is its own segment")
+            if mm_token_type_ids is None:
+                mm_token_type_ids = torch.zeros_like(input_ids, dtype=torch.int32)
+            if position_ids is None:
+                position_ids = self.packed_position_ids(input_ids, mm_token_type_ids, image_grid_thw, segment_ids)
+            use_cache = False
         outputs = lm.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -342,6 +421,11 @@ class CitrusVForConditionalGeneration(CitrusVPreTrainedModel):
         if gt_masks is not None:
             if sam_pixel_values is None:
                 raise ValueError("gt_masks were given without sam_pixel_values")
+            if sam_pixel_values.dim() == 5:
+                if seg_image_index is None:
+                    raise ValueError("[B, N, 3, S, S] SAM images need seg_image_index [B, M]")
+                sam_pixel_values, gt_masks, mask_image_index = self._flatten_packed_segmentation(
+                    sam_pixel_values, gt_masks, seg_image_index)
             if gt_masks.dim() != 3:
                 raise ValueError(f"gt_masks must have shape [M, H, W], got {tuple(gt_masks.shape)}")
             if gt_masks.shape[0] != num_seg:
@@ -354,8 +438,11 @@ class CitrusVForConditionalGeneration(CitrusVPreTrainedModel):
                 features = self.encode_sam_images(sam_pixel_values)
                 mask_logits, iou, obj = self.decode_masks(features, seg_embeds, mask_image_index)
                 targets = self._targets_at_lowres(gt_masks)
-                bce = mask_bce_loss(mask_logits, targets)
-                dice = mask_dice_loss(mask_logits, targets, eps=self.config.mask_dice_eps)
+                reduction = "mean" if num_masks_in_batch is None else "sum"
+                bce = mask_bce_loss(mask_logits, targets, reduction=reduction)
+                dice = mask_dice_loss(mask_logits, targets, eps=self.config.mask_dice_eps, reduction=reduction)
+                if num_masks_in_batch is not None:
+                    bce, dice = bce / num_masks_in_batch, dice / num_masks_in_batch
 
         loss = None
         terms = [t for t in (lm_loss,) if t is not None]

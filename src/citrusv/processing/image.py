@@ -27,6 +27,7 @@ __all__ = [
     "MIN_IMAGE_SIDE",
     "load_image",
     "patchify",
+    "peek_image_size",
     "qwen_pixel_values",
     "sam_pixel_values",
     "smart_resize",
@@ -134,6 +135,13 @@ def _rescaled_to_uint8(values: np.ndarray) -> Image.Image:
     return Image.fromarray(_rescale(values), mode="L")
 
 
+def _check_dimensions(width: int, height: int) -> None:
+    if min(width, height) < MIN_IMAGE_SIDE:
+        raise ImageLoadError(f"image is {width}x{height} pixels; each side must be at least {MIN_IMAGE_SIDE}")
+    if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
+        raise ImageLoadError(f"image is {width}x{height}: aspect ratio over {MAX_ASPECT_RATIO} cannot be resized for the model")
+
+
 def load_image(source: ImageSource, *, max_input_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> LoadedImage:
     """Read and validate one image and convert it to 8-bit RGB.
 
@@ -165,11 +173,7 @@ def load_image(source: ImageSource, *, max_input_pixels: int = DEFAULT_MAX_INPUT
         notes.append("applied EXIF orientation")
     image = transposed if transposed is not None else image
 
-    width, height = image.size
-    if min(width, height) < MIN_IMAGE_SIDE:
-        raise ImageLoadError(f"image is {width}x{height} pixels; each side must be at least {MIN_IMAGE_SIDE}")
-    if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
-        raise ImageLoadError(f"image is {width}x{height}: aspect ratio over {MAX_ASPECT_RATIO} cannot be resized for the model")
+    _check_dimensions(*image.size)
 
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         image = _rescaled_to_uint8(np.asarray(image, dtype=np.float64)).convert("RGB")
@@ -185,6 +189,35 @@ def load_image(source: ImageSource, *, max_input_pixels: int = DEFAULT_MAX_INPUT
     elif image.mode != "RGB":
         image = image.convert("RGB")
     return LoadedImage(image=image, source_mode=mode, notes=tuple(notes))
+
+
+def peek_image_size(source: str | Path, *, max_input_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> tuple[int, int]:
+    """``(height, width)`` of an image file as ``load_image`` would return it (EXIF orientation
+    included), read from the header only: no pixel is decoded.
+
+    Raises:
+        ImageLoadError: missing or unreadable file, or a size ``load_image`` would reject.
+    """
+    path = Path(source)
+    if not path.is_file():
+        raise ImageLoadError(f"no image file at {path}")
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            try:
+                orientation = image.getexif().get(0x0112, 1)
+            except Exception:  # malformed EXIF: load_image ignores it too
+                orientation = 1
+    except UnidentifiedImageError:
+        raise ImageLoadError(f"{path}: not a readable image file") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise ImageLoadError(f"{path}: unreadable image header ({err})") from None
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    if width * height > max_input_pixels:
+        raise ImageLoadError(f"{path}: {width}x{height} = {width * height} pixels exceeds the limit of {max_input_pixels}")
+    _check_dimensions(width, height)
+    return height, width
 
 
 # ----------------------------------------------------------------------------- Qwen side

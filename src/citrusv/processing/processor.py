@@ -401,6 +401,39 @@ class CitrusVProcessor:
         return "".join(parts), spans
 
     # ------------------------------------------------------------------ encoding
+    @staticmethod
+    def _attach_images(turns: list[tuple[str, str]], num_images: int) -> list[tuple[str, str]]:
+        """Check placeholders against images; prepend missing ones to the first user message."""
+        placeholders = sum(text.count(IMAGE_PLACEHOLDER) for _, text in turns)
+        if placeholders > num_images:
+            raise ValueError(f"the conversation has {placeholders} <image> placeholders but {num_images} images")
+        if placeholders < num_images:
+            users = [i for i, (role, _) in enumerate(turns) if role == "user"]
+            if not users:
+                raise ValueError("images were given but the conversation has no user message to attach them to")
+            turns = list(turns)
+            role, text = turns[users[0]]
+            turns[users[0]] = (role, IMAGE_PLACEHOLDER * (num_images - placeholders) + text)
+        return turns
+
+    def image_token_count(self, height: int, width: int) -> int:
+        """LLM tokens one ``height × width`` image becomes after the smart resize."""
+        from .image import smart_resize
+
+        cfg = self.image_config
+        resized_h, resized_w = smart_resize(height, width, cfg.factor, cfg.min_pixels, cfg.max_pixels)
+        return (resized_h // cfg.patch_size) * (resized_w // cfg.patch_size) // cfg.merge_size**2
+
+    def sequence_length(self, messages: Sequence[dict[str, Any]], image_sizes_hw: Sequence[tuple[int, int]],
+                        add_generation_prompt: bool = False) -> int:
+        """Token count of a conversation whose images have the given (height, width), computed
+        without decoding any pixel (what ``encode`` would produce)."""
+        turns, _ = self.normalize_messages(messages)
+        turns = self._attach_images(turns, len(image_sizes_hw))
+        counts = [self.image_token_count(h, w) for h, w in image_sizes_hw]
+        text, _ = self.render(turns, counts, add_generation_prompt)
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
     def load_images(self, images: Sequence[ImageSource]) -> list[LoadedImage]:
         kwargs = {"max_input_pixels": self.max_input_pixels} if self.max_input_pixels else {}
         return [image if isinstance(image, LoadedImage) else load_image(image, **kwargs) for image in images]
@@ -425,15 +458,7 @@ class CitrusVProcessor:
         sources = list(images) if images is not None else embedded
         if images is not None and embedded:
             raise ValueError("pass images either inside the content parts or as `images`, not both")
-        placeholders = sum(text.count(IMAGE_PLACEHOLDER) for _, text in turns)
-        if placeholders > len(sources):
-            raise ValueError(f"the conversation has {placeholders} <image> placeholders but {len(sources)} images")
-        if placeholders < len(sources):
-            users = [i for i, (role, _) in enumerate(turns) if role == "user"]
-            if not users:
-                raise ValueError("images were given but the conversation has no user message to attach them to")
-            role, text = turns[users[0]]
-            turns[users[0]] = (role, IMAGE_PLACEHOLDER * (len(sources) - placeholders) + text)
+        turns = self._attach_images(turns, len(sources))
 
         loaded = self.load_images(sources)
         cfg = self.image_config
