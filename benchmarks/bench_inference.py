@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -43,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
+from _report import REPO, write_report
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -227,20 +225,7 @@ def main() -> int:
         print(f"loading {loading['checkpoint_bytes'] / 2**20:.1f} MiB: citrusv peak growth "
               f"{loading['citrusv']['peak_growth_over_checkpoint']:.2f}x, naive "
               f"{loading['naive']['peak_growth_over_checkpoint']:.2f}x")
-    import transformers
-
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    report = {
-        "name": "bench_inference", "git_commit": commit or None,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "device": {"type": "cpu", "processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__},
-        "config": vars(args) | {"out": str(args.out)},
-        "latency": latency, "loading": loading,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.out}")
+    write_report("bench_inference", args.out, vars(args), {"latency": latency, "loading": loading})
     return 0
 
 

@@ -19,10 +19,6 @@ Writes one JSON file (default ``benchmarks/results/bench_packing.json``).
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -30,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
+from _report import REPO, write_report
 
 
 def mixed_lengths(count: int, seed: int, scale: float = 1.0, cap: int = 40000) -> tuple[np.ndarray, np.ndarray]:
@@ -104,6 +100,9 @@ def bench_throughput(count: int, max_length: int, padded_batch: int, packed_rows
     processor = CitrusVProcessor.for_model_config(model.config, tokenizer)
     with tempfile.TemporaryDirectory() as tmp:
         samples = _training_samples(processor, Path(tmp), count, seed)
+    # As the training index does: samples with images or masks longer than a row cannot be split.
+    samples = [s for s in samples
+               if len(s.encoded.input_ids) <= max_length or (s.encoded.pixel_values is None and not s.num_masks)]
     lengths = np.array([len(s.encoded.input_ids) for s in samples])
     rows = pack_best_fit(lengths, max_length)
     rng = np.random.default_rng(seed)
@@ -142,7 +141,7 @@ def bench_throughput(count: int, max_length: int, padded_batch: int, packed_rows
     packed = run(packed_batches, "packed")
     padded = run(padded_batches, "padded")
     single = run(single_batches, "batch of 1")
-    return {"samples": count, "max_length": max_length, "hidden_size": hidden, "padded_batch_size": padded_batch,
+    return {"samples": len(samples), "max_length": max_length, "hidden_size": hidden, "padded_batch_size": padded_batch,
             "packed_rows_per_batch": packed_rows, "packed_rows": len(rows), "batch_of_1": single,
             "speedup_vs_batch_of_1": packed["non_padding_tokens_per_s"] / single["non_padding_tokens_per_s"],
             "mean_length": float(lengths.mean()), "packed": packed, "padded": padded,
@@ -181,18 +180,7 @@ def main() -> int:
               f"(padding {throughput['padded']['padding_fraction']:.1%}): {throughput['speedup_tokens_per_s']:.2f}x; "
               f"batch of 1 {throughput['batch_of_1']['non_padding_tokens_per_s']:.0f} tok/s: "
               f"{throughput['speedup_vs_batch_of_1']:.2f}x")
-    import transformers
-
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    report = {"name": "bench_packing", "git_commit": commit or None,
-              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "device": {"type": "cpu", "processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
-              "versions": {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__},
-              "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-              "packing": packing, "throughput": throughputs}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.out}")
+    write_report("bench_packing", args.out, vars(args), {"packing": packing, "throughput": throughputs})
     return 0
 
 
