@@ -130,6 +130,11 @@ def train(
                               kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
     main = accelerator.is_main_process
     set_seed(config.seed)
+    for engine, flag in (("FSDP", "ACCELERATE_USE_FSDP"), ("DEEPSPEED", "ACCELERATE_USE_DEEPSPEED")):
+        if os.environ.get(flag, "false").lower() == "true" and accelerator.distributed_type.name != engine:
+            # Accelerate only shards on accelerators; on CPUs it silently runs plain data parallel.
+            logger.warning("an %s launch config was given but Accelerate runs %s on this machine (FSDP and DeepSpeed "
+                           "need GPUs): no sharding", engine, accelerator.distributed_type.name)
 
     model = CitrusVForConditionalGeneration.from_pretrained(model_path, dtype=torch.float32)
     owners = apply_freezing(model, config)
