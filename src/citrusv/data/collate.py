@@ -1,8 +1,9 @@
-"""From samples to a padded training batch for ``CitrusVForConditionalGeneration.forward``.
+"""From samples to training batches for ``CitrusVForConditionalGeneration.forward``.
 
 Every sample's masks are read at the original size of its first image and resized (nearest) to
-SAM2's low-resolution grid; each segmentation sample contributes one SAM image. Sequence
-packing (several samples per row) is built on top of this in ``citrusv.data.packing``.
+SAM2's low-resolution grid; each segmentation sample contributes one SAM image.
+``collate_samples`` pads one sample per row; ``collate_packed`` lays several samples (or chunks
+of a long text sample) end to end per row, following a plan from ``citrusv.data.packing``.
 """
 
 from __future__ import annotations
