@@ -1,0 +1,1 @@
+"""Metrics as pure functions: one module per benchmark family."""
