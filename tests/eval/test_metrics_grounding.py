@@ -1,4 +1,4 @@
-"""Reference tests for segmentation Dice / IoU and detection Precision@0.5 (eval-protocols §5)."""
+"""Reference tests for segmentation Dice / IoU and detection Precision@0.5 (docs/evaluation.md §5)."""
 
 from __future__ import annotations
 

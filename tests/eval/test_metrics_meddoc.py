@@ -1,7 +1,7 @@
 """MedDocBench scorers: hand-computed cases for every rule and every reference quirk (default vs strict).
 
 Expected values are worked out by hand in the comments; the reference is JD Health's
-``jdh-algo/JoyMed`` ``evaluation/VLMEvalKit/data_configs/JDH_*.py`` (``docs/eval-protocols.md`` §3, §9).
+``jdh-algo/JoyMed`` ``evaluation/VLMEvalKit/data_configs/JDH_*.py`` (``docs/evaluation.md`` §3).
 Judges are plain functions: some reply "不相等" / "不是" (the substring quirks), some raise ``JudgeError``.
 """
 

@@ -1,4 +1,4 @@
-"""Reference tests for report-generation metrics (eval-protocols §4, §8 items 5-7, §9 items 5-7, 11).
+"""Reference tests for report-generation metrics (docs/evaluation.md §4).
 
 Oracles: the pltrdy ``rouge`` 1.0.1 package (ROUGE-L), ``pycocoevalcap``'s ``CiderScorer``
 (CIDEr-D, and plain CIDEr where clipping cannot act) and the Stanford PTBTokenizer jar shipped

@@ -1,4 +1,4 @@
-"""Reference tests for answer extraction, multiple choice and VQA scoring (eval-protocols §1)."""
+"""Reference tests for answer extraction, multiple choice and VQA scoring (docs/evaluation.md §1)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Reference prompts of the evaluation suite, as pure string builders.
 
 The strings are part of the protocol, so they are quoted exactly (``docs/eval-data.md`` and
-``/work/shared/docs/eval-protocols.md`` §1.2, §3, §5 say where each comes from):
+``docs/evaluation.md`` §1-§5 say where each comes from):
 
 * **MedEvalKit, JD Health fork** (``jdh-algo/JoyMed``, ``evaluation/MedEvalKit_local``), the
   default for VQA, text QA and report generation. The fork builds a *body* per dataset (the bare

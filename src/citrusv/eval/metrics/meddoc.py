@@ -6,7 +6,7 @@ per-item dataclass and every ``aggregate_*`` a dataset dataclass, all with ``to_
 
 The default mode scores exactly like the reference, JD Health's ``jdh-algo/JoyMed``
 ``evaluation/VLMEvalKit/data_configs/JDH_*.py`` (commit ``d82691a``), bugs included;
-``strict=True`` fixes each one. ``docs/eval-protocols.md`` section 3 describes the protocol, and
+``strict=True`` fixes each one. ``docs/evaluation.md`` section 3 describes the protocol, and
 the docstrings of the submodules list every quirk:
 
 * ``meddoc_tables``: Markdown table -> rows, full-parse prediction / gold parsing, column mapping;

@@ -1,7 +1,7 @@
 """MedDocBench LTR_abnormalityQA ("Complex QA"): the abnormal entries of a lab report, as JSON.
 
 Reference: ``jdh-algo/JoyMed`` ``evaluation/VLMEvalKit/data_configs/JDH_INSPECTION_abnormality_qa.py``
-(see ``docs/eval-protocols.md`` 3.3). Quirks reproduced by default, each fixed by ``strict=True``:
+(see ``docs/evaluation.md`` §3). Quirks reproduced by default, each fixed by ``strict=True``:
 
 * the judge (asked on every field, entry name included) says yes when its reply contains 是,
   ``yes`` or ``true``, so ``不是`` ("is not") counts as yes; strict reads negations;

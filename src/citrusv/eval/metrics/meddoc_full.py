@@ -1,7 +1,7 @@
 """MedDocBench LTR_fullparsing ("Full extract"): per-document, per-field P / R / F1 of table entries.
 
 Reference: ``jdh-algo/JoyMed`` ``evaluation/VLMEvalKit/data_configs/JDH_INSPECTION_full_parsing.py``
-(see ``docs/eval-protocols.md`` 3.1). Quirks reproduced by default, each fixed by ``strict=True``:
+(see ``docs/evaluation.md`` §3). Quirks reproduced by default, each fixed by ``strict=True``:
 
 * the judge's reply is read by substring, so ``不相等`` ("not equal") contains ``相等`` and counts
   as a match (the prompt itself asks for 相等 or 不相等); strict reads negations;

@@ -3,7 +3,7 @@
 Used by the two table-scoring tasks (LTR_fullparsing in ``meddoc_full``, LTR_abnormalityQA in
 ``meddoc_abnormal``); the public names are re-exported by ``citrusv.eval.metrics.meddoc``.
 The reference is JD Health's ``jdh-algo/JoyMed`` (``evaluation/VLMEvalKit/data_configs/``); see
-``docs/eval-protocols.md`` section 3.
+``docs/evaluation.md`` section 3.
 
 Scales: every precision / recall / F1 here is a fraction in [0, 1]; document scores and
 ``overall`` are on 0-100, as the reference reports them.

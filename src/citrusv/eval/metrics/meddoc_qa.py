@@ -1,7 +1,7 @@
 """MedDocBench question answering: LTR_simpleQA (rules + yes/no judge) and GMD_simpleQA / GMD_complexQA (judge score).
 
 References: ``jdh-algo/JoyMed`` ``evaluation/VLMEvalKit/data_configs/JDH_INSPECTION_simple_qa.py`` and
-``JDH_ALLDOC_qa.py`` (see ``docs/eval-protocols.md`` 3.2 and 3.4). Quirks reproduced by default,
+``JDH_ALLDOC_qa.py`` (see ``docs/evaluation.md`` §3). Quirks reproduced by default,
 each fixed by ``strict=True``:
 
 * simple QA: the judge says yes when its lower-cased reply contains 是, ``yes``, 对 or 正确, so

@@ -1,7 +1,7 @@
 """Report-generation metrics (CheXpert Plus): ROUGE-L, CIDEr, RaTEScore.
 
 Scored like the reference evaluator, JD Health's MedEvalKit fork (``jdh-algo/JoyMed``,
-``evaluation/MedEvalKit_local``), see ``docs/eval-protocols.md`` section 4:
+``evaluation/MedEvalKit_local``), see ``docs/evaluation.md`` section 4:
 
 * text preparation: :func:`prepare_report_prediction` (model output) and
   :func:`format_report_reference` (gold report);
