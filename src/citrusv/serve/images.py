@@ -8,7 +8,7 @@ Accepted references (the ``url`` of an ``image_url`` content part):
 * ``http(s)://``: only when ``allow_remote_urls`` is set, with a timeout and a byte cap.
 
 PNG, JPEG, TIFF and the other formats of ``citrusv.processing.image.load_image`` are decoded
-here; DICOM and NIfTI are recognised by their magic bytes and go to ``load_medical_image``, the
+here; DICOM and NIfTI are recognised by their magic bytes and go to ``load_medical_image`` (``citrusv.medio``), the
 one place where ``citrusv.medio`` will plug in.
 """
 
@@ -29,7 +29,7 @@ from .settings import ServeSettings
 
 __all__ = ["decode_image_reference", "load_medical_image", "medical_format"]
 
-_DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[\w.+-]+=[\w.+-]+)*);base64,", re.I)
+_DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[\w.+-]+=[\w.+-]+)*);base64,", re.IGNORECASE)
 
 
 def medical_format(data: bytes) -> str | None:
@@ -48,16 +48,28 @@ def medical_format(data: bytes) -> str | None:
 
 
 def load_medical_image(data: bytes, kind: str, settings: ServeSettings) -> LoadedImage:
-    """PLUG-IN POINT for ``citrusv.medio``: DICOM / NIfTI bytes → a ``LoadedImage``.
+    """DICOM / NIfTI bytes → a ``LoadedImage`` through ``citrusv.medio``.
 
-    Until ``citrusv.medio`` lands this refuses the input with a 415; replace the body with a call
-    to its reader (windowing preset, slice choice and spacing come from the request then).
+    A DICOM image is rescaled, VOI-windowed (its own window, else min..max) and MONOCHROME1
+    inverted; a NIfTI must hold one 2D slice (a volume needs a slice choice, which the chat API
+    has no field for: send the slice). The pixel limit is checked from the header first.
 
     Raises:
-        APIError: 415, the format is not supported yet.
+        APIError: 400 with medio's reason (not an image, a volume, an unsupported compression);
+            415 when the server lacks the ``medio`` extra.
     """
-    raise APIError(415, f"{kind.upper()} input is not supported by this server yet; send PNG, JPEG or TIFF",
-                   code="unsupported_image_format")
+    try:
+        from ..medio import MedicalImageError, read_medical_image
+    except ImportError:
+        raise APIError(415, f"{kind.upper()} input needs the server installed with citrusv[medio]; "
+                       "send PNG, JPEG or TIFF", code="unsupported_image_format") from None
+    try:
+        image = read_medical_image(data)
+        return image.to_loaded_image()
+    except MedicalImageError as err:
+        raise APIError(400, f"{kind.upper()} image: {err}", code="invalid_image") from None
+    except ImageLoadError as err:
+        raise APIError(400, f"{kind.upper()} image: {err}", code="invalid_image") from None
 
 
 def _from_bytes(data: bytes, settings: ServeSettings, what: str) -> LoadedImage:
@@ -150,7 +162,7 @@ def decode_image_reference(url: str, settings: ServeSettings, what: str = "image
 
     Raises:
         APIError: 400 (malformed, unreadable, disabled source), 403 (path outside the allowed
-            folders), 413 (over the byte limit), 415 (DICOM / NIfTI, not supported yet).
+            folders), 413 (over the byte limit), 400 (an unreadable DICOM / NIfTI).
     """
     if url[:5].lower() == "data:":
         return _decode_data_url(url, settings, what)

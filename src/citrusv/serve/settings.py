@@ -48,7 +48,7 @@ class ServeSettings:
     max_new_tokens_limit: int = 2048
     default_max_tokens: int = 512
     max_batch_size: int = 8
-    max_wait_ms: float = 10.0
+    max_wait_ms: float = 5.0
     max_pending: int = 64
     log_content: bool = False
 
