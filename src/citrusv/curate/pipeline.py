@@ -1,0 +1,366 @@
+"""The curation pipeline: sources → shards → stages in worker processes → deduplication in the main
+process (in shard order) → atomically written shards, committed by a manifest line.
+
+Output folder::
+
+    shards/<shard>.jsonl    kept rows
+    dropped/<shard>.jsonl   one line per dropped row: id, source, stage, reason, detail
+    audit/<shard>.jsonl     DICOM de-identification audit, one line per file
+    state/<shard>.pkl       fingerprints of the shard's kept rows (deduplication state)
+    dicom/                  de-identified DICOM files (<study>/<series>/<sop>.dcm)
+    manifest.jsonl          one line per committed shard, with its counts
+    run.json                the configuration of the run (a resume must use the same one)
+    report.json / report.md / *.png   statistics (``report.write_report``)
+    private/deid.key        the de-identification secret (default location; do not share)
+
+Resume: a shard is done when its manifest line exists; every file it needs is written (atomically)
+before that line is appended and fsynced, so a killed run restarts after the last committed shard,
+rebuilds the deduplication index from ``state/`` of committed shards, and produces the same output
+as an uninterrupted run: no row lost, none duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import CurationConfig
+from .dedup import Deduplicator, fingerprint
+from .sources import SchemaStage, iter_shards, strip_internal
+from .stage import Drop, Row, RowStage, Stage
+
+__all__ = ["FingerprintStage", "ShardResult", "TextDeidStage", "build_stages", "run_curation"]
+
+logger = logging.getLogger(__name__)
+
+
+class TextDeidStage(RowStage):
+    """Scrubs PHI from every message with ``citrusv.curate.phi.scrub_phi`` (never drops); counts of
+    replaced spans per kind go to ``row["_phi"]``."""
+
+    name = "text_deid"
+
+    def check(self, row: Row) -> tuple[str, str] | None:
+        from .phi import scrub_phi
+
+        counts: Counter[str] = Counter()
+        for message in row.get("messages", []):
+            text, spans = scrub_phi(message.get("content", ""))
+            message["content"] = text
+            counts.update(getattr(span, "kind", "phi") for span in spans)
+        if counts:
+            row["_phi"] = dict(counts)
+        return None
+
+
+class FingerprintStage(RowStage):
+    """Computes each row's deduplication ``Fingerprint`` (text MinHash, image pHashes) into ``_fp``."""
+
+    name = "fingerprint"
+
+    def __init__(self, config):
+        self.config = config
+
+    def check(self, row: Row) -> tuple[str, str] | None:
+        from .phash import phash_file
+
+        hashes = []
+        for i, path in enumerate(row.get("images", [])):
+            try:
+                hashes.append(phash_file(path))
+            except (OSError, ValueError) as err:
+                return "image_unreadable", f"images[{i}]: {type(err).__name__}"
+        row["_fp"] = fingerprint(row, self.config, hashes)
+        return None
+
+
+def build_stages(config: CurationConfig, out_dir: str | Path) -> list[Stage]:
+    """The worker-side stages of ``config``, in order."""
+    from .filters import (
+        ImageSizeFilter,
+        RegexFilter,
+        TextLengthFilter,
+        load_token_counter,
+    )
+
+    stages: list[Stage] = [SchemaStage(), ImageSizeFilter(config.filters.min_image_pixels),
+                           TextLengthFilter(config.filters.min_tokens, config.filters.max_tokens,
+                                            load_token_counter(config.filters.tokenizer))]
+    if config.filters.regex_rules:
+        stages.append(RegexFilter(config.filters.regex_rules))
+    if config.text_deid:
+        stages.append(TextDeidStage())
+    from .deid_dicom import DeidKeys
+    from .dicom_stage import DicomSeriesStage
+
+    keys = None
+    if config.dicom_deid:
+        keys = DeidKeys.load_or_create(config.deid_secret_file or Path(out_dir) / "private" / "deid.key")
+    stages.append(DicomSeriesStage(config.dicom_qc, Path(out_dir) / "dicom" if keys else None, keys, config.deid))
+    if config.tagging.enabled:
+        from .tagging import RuleTagger, TaggingStage
+
+        stages.append(TaggingStage(RuleTagger(config.tagging.extra_rules, config.tagging.overwrite)))
+        if config.tagging.modality_model:
+            from .modality_classifier import ModalityClassifier, ModalityClassifierStage
+
+            stages.append(ModalityClassifierStage(ModalityClassifier.load(config.tagging.modality_model),
+                                                  config.tagging.modality_min_confidence))
+        llm = config.tagging.llm
+        if llm is not None:
+            from ..llm import LLMClient
+            from .llm_tagging import LLMTagger, LLMTaggingStage
+
+            client = LLMClient(llm.base_url, llm.model, api_key=os.environ.get(llm.api_key_env, "") if llm.api_key_env else None,
+                               cache_dir=llm.cache_dir, requests_per_minute=llm.requests_per_minute)
+            stages.append(LLMTaggingStage(LLMTagger(client, tuple(llm.kinds)), llm.overwrite))
+    if config.dedup.enabled:
+        stages.append(FingerprintStage(config.dedup))
+    return stages
+
+
+@dataclass
+class ShardResult:
+    """What the stages made of one shard (before deduplication)."""
+
+    name: str
+    rows_in: int
+    kept: list[Row]
+    dropped: list[dict[str, Any]]
+
+
+def _run_stages(stages: list[Stage], name: str, rows: list[Row]) -> ShardResult:
+    rows_in = len(rows)
+    dropped: list[Drop] = []
+    for stage in stages:
+        rows, out = stage.process(rows)
+        dropped.extend(out)
+    return ShardResult(name, rows_in, rows, [d.record() for d in dropped])
+
+
+_WORKER: dict[str, Any] = {}  # per worker process: its stages, built once by _init_worker
+
+
+def _init_worker(config_dict: dict[str, Any], out_dir: str) -> None:
+    _WORKER["stages"] = build_stages(CurationConfig.from_dict(config_dict), out_dir)
+
+
+def _work(name: str, rows: list[Row]) -> ShardResult:
+    return _run_stages(_WORKER["stages"], name, rows)
+
+
+class _RayShardWorker:
+    """Body of the Ray actor: builds the stages once, then runs them on shards."""
+
+    def __init__(self, config_dict: dict[str, Any], out_dir: str):
+        self.stages = build_stages(CurationConfig.from_dict(config_dict), out_dir)
+
+    def run(self, name: str, rows: list[Row]) -> ShardResult:
+        return _run_stages(self.stages, name, rows)
+
+
+def _run_on_ray(config: CurationConfig, out: Path, todo: Any, commit: Callable[[ShardResult], bool]) -> None:
+    try:
+        import ray
+    except ImportError as err:
+        raise ImportError("--engine ray needs Ray (pip install 'ray>=2.9')") from err
+    started = not ray.is_initialized()
+    if started:
+        address = os.environ.get("RAY_ADDRESS")
+        ray.init(address=address, num_cpus=None if address else max(config.workers, 1), include_dashboard=False,
+                 log_to_driver=False)
+    try:
+        actor = ray.remote(_RayShardWorker)
+        actors = [actor.remote(config.to_dict(), str(out)) for _ in range(max(config.workers, 1))]
+        window: list[Any] = []
+        for index, (name, rows) in enumerate(todo):
+            window.append(actors[index % len(actors)].run.remote(name, rows))
+            if len(window) >= 2 * len(actors) and commit(ray.get(window.pop(0))):
+                return
+        while window:
+            if commit(ray.get(window.pop(0))):
+                return
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _atomic_write_lines(path: Path, lines: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n" for line in lines)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def read_manifest(out_dir: str | Path) -> list[dict[str, Any]]:
+    """Committed shard entries in commit order; a partial last line (a crash mid-append) is ignored."""
+    path = Path(out_dir) / "manifest.jsonl"
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return entries
+
+
+def _append_manifest(out_dir: Path, entry: dict[str, Any]) -> None:
+    path = out_dir / "manifest.jsonl"
+    if path.exists():  # drop a partial trailing line left by a crash
+        data = path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            with open(path, "r+b") as handle:
+                handle.truncate(end)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _check_run_config(out_dir: Path, config: CurationConfig) -> None:
+    settings = {k: v for k, v in config.to_dict().items() if k not in ("workers", "engine")}
+    path = out_dir / "run.json"
+    if path.exists():
+        previous = json.loads(path.read_text(encoding="utf-8"))
+        if previous != json.loads(json.dumps(settings)):
+            changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != json.loads(json.dumps(settings.get(k))))
+            raise ValueError(f"{out_dir} holds a run with different settings ({', '.join(changed)}); "
+                             "use a new output folder or the same config to resume")
+    else:
+        _atomic_write_bytes(path, json.dumps(settings, indent=2).encode())
+
+
+def _commit(out_dir: Path, dedup: Deduplicator | None, result: ShardResult) -> dict[str, Any]:
+    kept, dropped, state, audits = [], list(result.dropped), [], []
+    for row in result.kept:
+        fp = row.pop("_fp", None)
+        if dedup is not None and fp is not None:
+            verdict = dedup.check(fp)
+            if verdict is not None:
+                dropped.append(Drop(row, "dedup", verdict[0], f"duplicate_of={verdict[1]}").record())
+                continue
+            dedup.add_kept(str(row["id"]), fp)
+            state.append((str(row["id"]), fp))
+        kept.append(row)
+    tags: dict[str, Counter[str]] = {}
+    phi: Counter[str] = Counter()
+    llm_untagged = sum(row.get("_llm_untagged", 0) for row in kept)
+    for row in kept:
+        for kind, values in (row.get("tags") or {}).items():
+            tags.setdefault(kind, Counter()).update(values)
+        phi.update(row.get("_phi", {}))
+        audits.extend(row.get("_audit", []))
+    reasons: dict[str, Counter[str]] = {}
+    for record in dropped:
+        reasons.setdefault(record["stage"], Counter())[record["reason"]] += 1
+    _atomic_write_lines(out_dir / "shards" / f"{result.name}.jsonl", [strip_internal(r) for r in kept])
+    _atomic_write_lines(out_dir / "dropped" / f"{result.name}.jsonl", dropped)
+    if audits:
+        _atomic_write_lines(out_dir / "audit" / f"{result.name}.jsonl", audits)
+    _atomic_write_bytes(out_dir / "state" / f"{result.name}.pkl", pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+    entry = {"shard": result.name, "rows_in": result.rows_in, "kept": len(kept), "dropped": len(dropped),
+             "reasons": {s: dict(c) for s, c in reasons.items()}, "tags": {k: dict(c) for k, c in tags.items()},
+             "phi": dict(phi), "dicom_files": len(audits), "llm_untagged": llm_untagged, "time": time.time()}
+    _append_manifest(out_dir, entry)
+    return entry
+
+
+def run_curation(config: CurationConfig, out_dir: str | Path, max_shards: int | None = None,
+                 on_commit: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run (or resume) the pipeline into ``out_dir`` and write the report.
+
+    Args:
+        config: the run's settings (a resume must use the same ones, ``workers`` and ``engine`` aside).
+        out_dir: output folder (see the module docstring).
+        max_shards: stop after committing this many new shards (the run can be resumed).
+        on_commit: called with each manifest entry after it is committed (progress display).
+
+    Returns:
+        The report's totals (``report.summarize``).
+
+    Raises:
+        ValueError: ``out_dir`` holds a run with different settings, or a bad config.
+    """
+    from .report import write_report
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_run_config(out, config)
+    if config.dicom_deid:  # create the secret once, before workers start
+        from .deid_dicom import DeidKeys
+
+        DeidKeys.load_or_create(config.deid_secret_file or out / "private" / "deid.key")
+    done = read_manifest(out)
+    done_names = {e["shard"] for e in done}
+    dedup = Deduplicator(config.dedup) if config.dedup.enabled else None
+    if dedup is not None:
+        for entry in done:
+            for row_id, fp in pickle.loads((out / "state" / f"{entry['shard']}.pkl").read_bytes()):
+                dedup.add_kept(row_id, fp)
+    if done:
+        logger.info("resuming: %d shard(s) already committed, %d deduplication keys restored", len(done), len(dedup or []))
+    todo = ((name, rows) for name, rows in iter_shards(config.sources, config.shard_size) if name not in done_names)
+    committed = 0
+
+    def commit(result: ShardResult) -> bool:
+        nonlocal committed
+        entry = _commit(out, dedup, result)
+        committed += 1
+        logger.info("shard %s: %d in, %d kept, %d dropped", entry["shard"], entry["rows_in"], entry["kept"], entry["dropped"])
+        if on_commit is not None:
+            on_commit(entry)
+        return max_shards is not None and committed >= max_shards
+
+    if config.engine == "ray":
+        _run_on_ray(config, out, todo, commit)
+    elif config.workers == 0:
+        stages = build_stages(config, out)
+        for name, rows in todo:
+            if commit(_run_stages(stages, name, rows)):
+                break
+    else:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        window: list[Future[ShardResult]] = []
+        with ProcessPoolExecutor(config.workers, mp_context=context, initializer=_init_worker,
+                                 initargs=(config.to_dict(), str(out))) as pool:
+            try:
+                stop = False
+                for name, rows in todo:
+                    window.append(pool.submit(_work, name, rows))
+                    if len(window) >= 2 * config.workers and commit(window.pop(0).result()):
+                        stop = True
+                        break
+                while window and not stop:
+                    if commit(window.pop(0).result()):
+                        break
+            finally:  # stopping early or failing: queued shards are not started
+                for future in window:
+                    future.cancel()
+    return write_report(out, charts=config.charts)
