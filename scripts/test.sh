@@ -15,4 +15,9 @@ if .venv/bin/python -m pip show torchvision >/dev/null 2>&1; then
   echo "torchvision is installed in .venv; with CPU torch it breaks transformers imports. Remove it." >&2
   exit 1
 fi
+# The UI browser test drives Debian's Chromium; install it when we can (root + apt), else that test skips.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }) \
+    || echo "could not install chromium; the UI browser test will be skipped" >&2
+fi
 exec .venv/bin/python -m pytest "$@"
