@@ -285,3 +285,31 @@ def test_nifti_in_any_orientation_renders_like_the_arrays(tmp_path):
     lab, lab_affine = load_label_volume(tmp_path / "labels.nii.gz")
     boxes = [s.box_xyxy_px for s in project_labels(lab, lab_affine, geometry, {5: "liver"})]
     assert boxes == [s.box_xyxy_px for s in project_labels(labels, affine, geometry, {5: "liver"})]
+
+
+def test_cli_synth_drr_writes_film_and_boxes(tmp_path, capsys):
+    nib = pytest.importorskip("nibabel")
+    from citrusv.cli import main
+
+    hu = _air()
+    hu[10:38, 10:38, 10:38] = 0.0  # a water body
+    labels = np.zeros(hu.shape, np.int16)
+    labels[14:22, 16:30, 20:34] = 3
+    nib.save(nib.Nifti1Image(hu, _affine()), tmp_path / "ct.nii.gz")
+    nib.save(nib.Nifti1Image(labels, _affine()), tmp_path / "labels.nii.gz")
+    (tmp_path / "names.csv").write_text("id,structure\n3,liver\n")
+    code = main(["synth", "drr", "--ct", str(tmp_path / "ct.nii.gz"), "--labels", str(tmp_path / "labels.nii.gz"),
+                 "--label-table", str(tmp_path / "names.csv"), "--out", str(tmp_path / "out"), "--view", "AP",
+                 "--size", "64", "64", "--spacing", "2", "2", "--sid", "400", "--sdd", "600"])
+    assert code == 0 and "1 structure box(es)" in capsys.readouterr().out
+    import json
+
+    from PIL import Image
+
+    summary = json.loads((tmp_path / "out" / "AP.json").read_text())
+    assert Image.open(tmp_path / "out" / "AP.png").size == (64, 64)
+    [liver] = summary["structures"]
+    geometry = _geom("perspective", angle_deg=0.0)
+    expected = project_labels(labels, _affine(), geometry, {3: "liver"})[0].box_xyxy_px
+    assert liver["name"] == "liver" and liver["box_xyxy_px"] == [int(v) for v in expected]
+    assert main(["synth", "drr", "--ct", str(tmp_path / "missing.nii.gz"), "--out", str(tmp_path / "o")]) == 2

@@ -13,13 +13,13 @@ __all__ = ["main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import convert, curate, demo, enhance, eval, infer, serve, tiny, train, ui
+    from . import convert, curate, demo, enhance, eval, infer, serve, synth, tiny, train, ui
 
     parser = argparse.ArgumentParser(prog="citrusv", description="Citrus-V: medical multimodal understanding, grounding and segmentation.")
     parser.add_argument("--version", action="version", version=f"citrusv {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (infer, serve, ui, demo, train, eval, curate, enhance, convert, tiny):
+    for module in (infer, serve, ui, demo, train, eval, curate, synth, enhance, convert, tiny):
         module.add_parser(commands)
     return parser
 
