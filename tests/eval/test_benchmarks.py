@@ -31,6 +31,7 @@ OPEN_ZH = "请简要回答该问题。"
 
 
 from benchmark_fixtures import (  # noqa: E402
+    png_bytes,
     BUILDERS,
     IMAGE_SIZE,
     LTR_ABN_Q,
@@ -194,18 +195,30 @@ def test_path_vqa_keeps_case_quirk_and_embedded_images(tmp_path):
     assert strict["1"].prompt == f"Is this benign?\n{JUDGE_EN}" and strict["1"].answer_type == "closed"
 
 
-def test_parquet_needs_pyarrow(tmp_path):
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("pyarrow is installed; the error path cannot be exercised")
+def test_parquet_needs_pyarrow(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if it were not installed
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     folder = tmp_path / "path_vqa"
     folder.mkdir()
     (folder / "test.parquet").write_bytes(b"PAR1")
     with pytest.raises(ImportError, match="pyarrow"):
         load_benchmark("path_vqa", tmp_path)
+
+
+def test_hugging_face_parquet_with_embedded_images(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    folder = tmp_path / "vqa_rad" / "data"
+    folder.mkdir(parents=True)
+    rows = [{"image": {"bytes": png_bytes((10 * i, 0, 0)), "path": f"{i}.png"}, "question": f"Q{i}?",
+             "answer": "yes" if i == 0 else "left lung"} for i in range(2)]
+    pq.write_table(pa.Table.from_pylist(rows), folder / "test-00000-of-00001.parquet")
+    items = load_benchmark("vqa_rad", tmp_path, image_cache_dir=tmp_path / "_cache")
+    assert [i.answer for i in items] == ["yes", "left lung"]
+    assert items[0].prompt == f"Q0?\n{JUDGE_EN}" and items[1].prompt == f"Q1?\n{OPEN_EN}"
+    assert Image.open(items[1].images[0]).getpixel((0, 0)) == (10, 0, 0)
 
 
 def test_slake_prompts_and_capitalised_yes_no_quirk(tmp_path):
