@@ -198,9 +198,9 @@ def test_overlay_colours(image_path):
 
 def test_prompts_are_versioned_and_checked(tmp_path):
     prompt = load_prompt("configs/prompts/synth/cot_rewrite.v1.md")
-    assert prompt.tag == "cot_rewrite.v1" and prompt.inputs == ("report",)
+    assert prompt.tag == "cot_rewrite.v1" and prompt.variables == ("report",)
     assert "CT" in prompt.render(report="CT text")
-    with pytest.raises(ValueError, match="missing inputs"):
+    with pytest.raises(ValueError, match="missing variables"):
         prompt.render()
     bad = tmp_path / "p.md"
     bad.write_text("no front matter")

@@ -25,7 +25,6 @@ from __future__ import annotations
 import fnmatch
 import logging
 import re
-import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,8 @@ import yaml
 
 from ..data.schema import parse_sample
 from ..llm import LLMClient, LLMError, system_message, user_message
+from ..llm.prompts import PromptTemplate
+from ..llm.prompts import load_prompt_file as load_prompt
 from ..processing.boxes import CITRUS_V, BoxConvention, parse_boxes
 from ..processing.image import smart_resize
 from ..processing.processor import ImageSize
@@ -71,51 +72,6 @@ DEFAULT_USER_PROMPT = ("<image>Write a radiology report for this chest X-ray. Ex
 def default_config_dir() -> Path:
     """The repository's ``configs/`` folder (prompts and reading orders ship there)."""
     return Path(__file__).resolve().parents[3] / "configs"
-
-
-# ----------------------------------------------------------------------------- prompts
-@dataclass(frozen=True)
-class PromptTemplate:
-    """A versioned prompt: YAML front matter (``name``, ``version``, ``inputs``) and a body with
-    ``${name}`` placeholders (``string.Template``)."""
-
-    name: str
-    version: int
-    inputs: tuple[str, ...]
-    body: str
-
-    @property
-    def tag(self) -> str:
-        return f"{self.name}.v{self.version}"
-
-    def render(self, **values: str) -> str:
-        """Fill the placeholders.
-
-        Raises:
-            ValueError: a declared input is missing, or an undeclared one is given.
-        """
-        missing = sorted(set(self.inputs) - set(values))
-        extra = sorted(set(values) - set(self.inputs))
-        if missing or extra:
-            raise ValueError(f"prompt {self.tag}: missing inputs {missing}, unexpected inputs {extra}")
-        return string.Template(self.body).substitute(values)
-
-
-def load_prompt(path: str | Path) -> PromptTemplate:
-    """Read a prompt file (``---`` front matter with name / version / inputs, then the body).
-
-    Raises:
-        ValueError: no front matter, or a missing name / version.
-    """
-    text = Path(path).read_text(encoding="utf-8")
-    match = re.match(r"^---\n(.*?)\n---\n(.*)$", text, re.DOTALL)
-    if not match:
-        raise ValueError(f"{path}: a prompt file starts with '---' front matter (name, version, inputs)")
-    meta = yaml.safe_load(match.group(1)) or {}
-    if "name" not in meta or not isinstance(meta.get("version"), int):
-        raise ValueError(f"{path}: front matter needs 'name' and an integer 'version', got {meta}")
-    return PromptTemplate(str(meta["name"]), int(meta["version"]), tuple(meta.get("inputs") or ()),
-                          match.group(2).strip() + "\n")
 
 
 # ----------------------------------------------------------------------------- reading order
