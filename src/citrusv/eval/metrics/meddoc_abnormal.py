@@ -28,7 +28,6 @@ from typing import Any
 from .base import JudgeFn
 from .meddoc_match import (
     DocScore,
-    EntryPair,
     FieldCheck,
     FieldScore,
     Matching,
@@ -38,7 +37,7 @@ from .meddoc_match import (
     aggregate_table_docs,
     check_mapping,
     field_score,
-    match_entry_names,
+    pair_entries,
     reply_is_positive,
 )
 
@@ -351,12 +350,9 @@ def score_abnormality(prediction: str, gold: str | Sequence[Mapping[str, Any]], 
         pred_table, label_table = _lookup(pred.items), _lookup(label.items)
     else:
         pred_table, label_table = {}, {}
-    pred_names, label_names = list(pred_table), list(label_table)
-    pairs: list[EntryPair] = []
-    for i, j, ratio in match_entry_names(pred_names, label_names, matching=matching):
-        pred_item, label_item = pred_table[pred_names[i]], label_table[label_names[j]]
-        checks = [_check(pred_item, label_item, name, judge, tally, strict) for name in ABNORMALITY_FIELDS]
-        pairs.append(EntryPair(pred_names[i], label_names[j], ratio, checks))
+    pairs = pair_entries(pred_table, label_table, ABNORMALITY_FIELDS,
+                         lambda pred_item, label_item, name: _check(pred_item, label_item, name, judge, tally, strict),
+                         matching=matching)
     fields = {
         name: field_score(sum(pair.checks[k].match for pair in pairs), len(pred_table), len(label_table),
                           decided=bool(pairs), rounded=not strict)

@@ -24,7 +24,6 @@ from typing import Any
 from .base import JudgeFn
 from .meddoc_match import (
     DocScore,
-    EntryPair,
     FieldCheck,
     Matching,
     TableSummary,
@@ -33,7 +32,7 @@ from .meddoc_match import (
     check_mapping,
     field_score,
     is_meaningful,
-    match_entry_names,
+    pair_entries,
     reply_is_positive,
     standardize_value,
 )
@@ -198,12 +197,9 @@ def score_full_parse(prediction: str, gold: str | Sequence[Mapping[str, Any]], *
         pred_table, label_table = _lookup(pred_rows, strict), _lookup(label_rows, strict)
     else:
         pred_table, label_table = {}, {}
-    pred_names, label_names = list(pred_table), list(label_table)
-    pairs: list[EntryPair] = []
-    for i, j, ratio in match_entry_names(pred_names, label_names, matching=matching):
-        pred_row, label_row = pred_table[pred_names[i]], label_table[label_names[j]]
-        checks = [_check_field(pred_row, label_row, name, judge, tally, strict) for name in ENTRY_FIELDS]
-        pairs.append(EntryPair(pred_names[i], label_names[j], ratio, checks))
+    pairs = pair_entries(pred_table, label_table, ENTRY_FIELDS,
+                         lambda pred_row, label_row, name: _check_field(pred_row, label_row, name, judge, tally, strict),
+                         matching=matching)
     # Unmatched entries on either side add a "false" per field, so fields are decided whenever any
     # entry exists.
     decided = bool(pred_table or label_table)

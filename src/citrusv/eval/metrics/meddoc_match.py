@@ -27,6 +27,7 @@ __all__ = [
     "TableSummary",
     "is_meaningful",
     "match_entry_names",
+    "pair_entries",
     "reply_is_positive",
     "standardize_value",
 ]
@@ -169,6 +170,22 @@ def match_entry_names(pred_names: Sequence[str], label_names: Sequence[str], *,
         used_label.add(j)
         if len(pairs) == wanted:
             break
+    return pairs
+
+
+def pair_entries(pred_table: Mapping[str, Any], label_table: Mapping[str, Any], fields: Sequence[str],
+                 check: Callable[[Any, Any, str], FieldCheck], *, matching: Matching = "greedy") -> list[EntryPair]:
+    """Match entries by name (``match_entry_names``) and check each field of each matched pair.
+
+    ``pred_table`` / ``label_table`` map standardised entry names to entries; ``check(pred, label,
+    field)`` compares one field. Both table tasks (full parse, abnormality QA) use this.
+    """
+    pred_names, label_names = list(pred_table), list(label_table)
+    pairs: list[EntryPair] = []
+    for i, j, ratio in match_entry_names(pred_names, label_names, matching=matching):
+        pred_entry, label_entry = pred_table[pred_names[i]], label_table[label_names[j]]
+        pairs.append(EntryPair(pred_names[i], label_names[j], ratio,
+                               [check(pred_entry, label_entry, name) for name in fields]))
     return pairs
 
 
