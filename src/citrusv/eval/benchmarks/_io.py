@@ -296,6 +296,17 @@ class LoadContext:
     def path(self, entry: str) -> Path:
         return self.paths(entry)[0]
 
+    def rows(self, *paths: Path) -> Iterator[tuple[int, Path, int, Any]]:
+        """``(position over all files, file, row number in its file, raw row)`` for the rows of
+        ``paths`` in order, until ``limit`` items have been collected."""
+        position = 0
+        for path in paths:
+            for number, obj in read_rows(path):
+                if self.full:
+                    return
+                yield position, path, number, obj
+                position += 1
+
     def bad(self, source: Path | str, row: int | str, message: str) -> None:
         text = f"{source}, row {row}: {message}"
         if self.errors is None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import prompts
 from ..types import EvalItem
-from ._io import LoadContext, RowError, as_row, opt_str, parse_list, read_rows, req_str
+from ._io import LoadContext, RowError, as_row, opt_str, parse_list, req_str
 
 __all__ = ["load_mecovqa_g_plus", "load_medsam2_detection", "load_medsegbench"]
 
@@ -42,9 +42,7 @@ def mecovqa_modality(sample_id: str) -> str:
 
 def load_mecovqa_g_plus(ctx: LoadContext) -> None:
     path = ctx.path("test.json|MeCoVQA*.json")
-    for number, obj in read_rows(path):
-        if ctx.full:
-            return
+    for _, _, number, obj in ctx.rows(path):
         with ctx.row(path, number):
             row = as_row(obj)
             sample_id = req_str(row, "id").strip()
@@ -67,9 +65,7 @@ def load_mecovqa_g_plus(ctx: LoadContext) -> None:
 
 def load_medsegbench(ctx: LoadContext) -> None:
     path = ctx.path("medseg_bench_test_2571_ENG.json")
-    for number, obj in read_rows(path):
-        if ctx.full:
-            return
+    for _, _, number, obj in ctx.rows(path):
         with ctx.row(path, number):
             row = as_row(obj)
             sample_id = req_str(row, "id").strip()
@@ -98,9 +94,7 @@ def _number(value: Any, key: str) -> float:
 
 def load_medsam2_detection(ctx: LoadContext) -> None:
     path = ctx.path("evaluation_dataset_with_id.jsonl")
-    for number, obj in read_rows(path):
-        if ctx.full:
-            return
+    for _, _, number, obj in ctx.rows(path):
         with ctx.row(path, number):
             row = as_row(obj)
             sentence = req_str(row, "sentence")

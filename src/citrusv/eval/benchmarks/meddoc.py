@@ -28,7 +28,7 @@ from typing import Any
 
 from .. import prompts
 from ..types import EvalItem
-from ._io import LoadContext, RowError, as_row, decode_base64_image, is_missing, opt_str, read_rows, req_str
+from ._io import LoadContext, RowError, as_row, decode_base64_image, is_missing, opt_str, req_str
 
 __all__ = ["MEDDOC_SPLITS", "load_meddocbench", "parse_entries"]
 
@@ -151,9 +151,7 @@ def load_meddocbench(ctx: LoadContext, key: str) -> None:
     path = _split_file(ctx, split)
     split_dir = ctx.folder / split
     by_index: dict[str, list[str]] = {}
-    for number, obj in read_rows(path):
-        if ctx.full:
-            return
+    for _, _, number, obj in ctx.rows(path):
         with ctx.row(path, number):
             row = as_row(obj)
             question = req_str(row, "question")

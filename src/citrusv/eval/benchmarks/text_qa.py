@@ -24,7 +24,6 @@ from ._io import (
     parse_list,
     parse_mapping,
     read_json,
-    read_rows,
     req_str,
 )
 
@@ -96,76 +95,62 @@ def load_pubmedqa(ctx: LoadContext) -> None:
 
 def load_medmcqa(ctx: LoadContext) -> None:
     """MedMCQA ``validation`` split (Hugging Face export: ``cop`` 0..3 = A..D)."""
-    index = 0
-    for path in ctx.paths("validation.jsonl|validation.parquet|data/validation-*.parquet"):
-        for number, obj in read_rows(path):
-            if ctx.full:
-                return
-            item_index, index = index, index + 1
-            with ctx.row(path, number):
-                row = as_row(obj)
-                question = req_str(row, "question")
-                options = {key: f"{key}. {req_str(row, 'op' + key.lower(), allow_empty=True)}" for key in "ABCD"}
-                cop = row.get("cop")
-                if isinstance(cop, str) and cop.strip().isdigit():
-                    cop = int(cop)
-                if isinstance(cop, bool) or not isinstance(cop, int) or not 0 <= cop <= 3:
-                    raise RowError(f"cop must be 0..3 (the Hugging Face export's A..D), got {cop!r}")
-                row_id = opt_str(row, "id")
-                ctx.add(_mcq_item(
-                    ctx, row_id if row_id is not None else str(item_index), question, options, "ABCD"[cop],
-                    question_type=_closed_type(ctx),
-                    tags=_tags(row, {"subject_name": "subject", "topic_name": "topic", "choice_type": "choice_type"}),
-                ))
+    files = ctx.paths("validation.jsonl|validation.parquet|data/validation-*.parquet")
+    for item_index, path, number, obj in ctx.rows(*files):
+        with ctx.row(path, number):
+            row = as_row(obj)
+            question = req_str(row, "question")
+            options = {key: f"{key}. {req_str(row, 'op' + key.lower(), allow_empty=True)}" for key in "ABCD"}
+            cop = row.get("cop")
+            if isinstance(cop, str) and cop.strip().isdigit():
+                cop = int(cop)
+            if isinstance(cop, bool) or not isinstance(cop, int) or not 0 <= cop <= 3:
+                raise RowError(f"cop must be 0..3 (the Hugging Face export's A..D), got {cop!r}")
+            row_id = opt_str(row, "id")
+            ctx.add(_mcq_item(
+                ctx, row_id if row_id is not None else str(item_index), question, options, "ABCD"[cop],
+                question_type=_closed_type(ctx),
+                tags=_tags(row, {"subject_name": "subject", "topic_name": "topic", "choice_type": "choice_type"}),
+            ))
 
 
 def load_medqa_usmle(ctx: LoadContext) -> None:
     """MedQA-USMLE 4-option test (``phrases_no_exclude_test.jsonl``): options ``A. x`` .. ``D. x``."""
-    index = 0
-    for path in ctx.paths("phrases_no_exclude_test.jsonl|test.jsonl|test.parquet|data/test-*.parquet"):
-        for number, obj in read_rows(path):
-            if ctx.full:
-                return
-            item_index, index = index, index + 1
-            with ctx.row(path, number):
-                row = as_row(obj)
-                question = req_str(row, "question")
-                raw = parse_mapping(row.get("options"), "options")
-                missing = [key for key in "ABCD" if key not in raw or is_missing(raw[key])]
-                if missing:
-                    raise RowError(f"options lack {', '.join(missing)}")
-                options = {key: f"{key}. {raw[key]}" for key in "ABCD"}
-                answer = letter(req_str(row, "answer_idx"), options, "answer_idx")
-                ctx.add(_mcq_item(ctx, str(item_index), question, options, answer,
-                                  question_type=_closed_type(ctx), tags=_tags(row, {"meta_info": "meta_info"})))
+    files = ctx.paths("phrases_no_exclude_test.jsonl|test.jsonl|test.parquet|data/test-*.parquet")
+    for item_index, path, number, obj in ctx.rows(*files):
+        with ctx.row(path, number):
+            row = as_row(obj)
+            question = req_str(row, "question")
+            raw = parse_mapping(row.get("options"), "options")
+            missing = [key for key in "ABCD" if key not in raw or is_missing(raw[key])]
+            if missing:
+                raise RowError(f"options lack {', '.join(missing)}")
+            options = {key: f"{key}. {raw[key]}" for key in "ABCD"}
+            answer = letter(req_str(row, "answer_idx"), options, "answer_idx")
+            ctx.add(_mcq_item(ctx, str(item_index), question, options, answer,
+                              question_type=_closed_type(ctx), tags=_tags(row, {"meta_info": "meta_info"})))
 
 
 def load_medqa_mcmle(ctx: LoadContext) -> None:
     """MedQA-MCMLE (Mainland test, 3426 rows): raw option values without letters, zh prompt."""
-    index = 0
-    for path in ctx.paths("test.jsonl|train.jsonl|test.parquet|data/train-*.parquet"):
-        for number, obj in read_rows(path):
-            if ctx.full:
-                return
-            item_index, index = index, index + 1
-            with ctx.row(path, number):
-                row = as_row(obj)
-                question = req_str(row, "question")
-                raw = parse_mapping(row.get("options"), "options")
-                values = [str(value) for value in raw.values()]
-                options = dict(zip(option_letters(len(values)), values, strict=True))
-                answer = letter(req_str(row, "answer_idx"), options, "answer_idx")
-                ctx.add(_mcq_item(ctx, str(item_index), question, options, answer, lang="zh",
-                                  question_type=_closed_type(ctx), tags=_tags(row, {"meta_info": "meta_info"})))
+    files = ctx.paths("test.jsonl|train.jsonl|test.parquet|data/train-*.parquet")
+    for item_index, path, number, obj in ctx.rows(*files):
+        with ctx.row(path, number):
+            row = as_row(obj)
+            question = req_str(row, "question")
+            raw = parse_mapping(row.get("options"), "options")
+            values = [str(value) for value in raw.values()]
+            options = dict(zip(option_letters(len(values)), values, strict=True))
+            answer = letter(req_str(row, "answer_idx"), options, "answer_idx")
+            ctx.add(_mcq_item(ctx, str(item_index), question, options, answer, lang="zh",
+                              question_type=_closed_type(ctx), tags=_tags(row, {"meta_info": "meta_info"})))
 
 
 def load_cmmlu_medical(ctx: LoadContext) -> None:
     """CMMLU ``test/{subject}.csv`` for the 7 medical subjects; options ``A.x``, zh prompt."""
     for subject in CMMLU_MEDICAL_SUBJECTS:
         path = ctx.path(f"test/{subject}.csv")
-        for number, obj in read_rows(path):
-            if ctx.full:
-                return
+        for _, _, number, obj in ctx.rows(path):
             with ctx.row(path, number):
                 row = as_row(obj)
                 question = req_str(row, "Question")
@@ -178,33 +163,26 @@ def load_cmmlu_medical(ctx: LoadContext) -> None:
 def load_medbullets(ctx: LoadContext, n_options: int) -> None:
     """Medbullets op4 / op5: ``options`` mapping or ``opa``.. columns; options ``A.text``."""
     stem = f"medbullets_op{n_options}"
-    index = 0
-    for path in ctx.paths(f"{stem}.jsonl|{stem}.csv|{stem}.parquet"):
-        for number, obj in read_rows(path):
-            if ctx.full:
-                return
-            item_index, index = index, index + 1
-            with ctx.row(path, number):
-                row = as_row(obj)
-                question = req_str(row, "question")
-                if not is_missing(row.get("options")) and row.get("options") != "":
-                    raw = parse_mapping(row["options"], "options")
-                    options = {str(key).strip().upper(): f"{key}.{value}" for key, value in raw.items()}
-                    if list(options) != option_letters(len(options)):
-                        raise RowError(f"option keys must be A, B, ..., got {', '.join(raw)}")
-                else:
-                    letters = option_letters(n_options)
-                    options = {key: f"{key}.{req_str(row, 'op' + key.lower(), allow_empty=True)}" for key in letters}
-                answer = letter(req_str(row, "answer_idx"), options, "answer_idx")
-                ctx.add(_mcq_item(ctx, str(item_index), question, options, answer))
+    for item_index, path, number, obj in ctx.rows(*ctx.paths(f"{stem}.jsonl|{stem}.csv|{stem}.parquet")):
+        with ctx.row(path, number):
+            row = as_row(obj)
+            question = req_str(row, "question")
+            if not is_missing(row.get("options")) and row.get("options") != "":
+                raw = parse_mapping(row["options"], "options")
+                options = {str(key).strip().upper(): f"{key}.{value}" for key, value in raw.items()}
+                if list(options) != option_letters(len(options)):
+                    raise RowError(f"option keys must be A, B, ..., got {', '.join(raw)}")
+            else:
+                letters = option_letters(n_options)
+                options = {key: f"{key}.{req_str(row, 'op' + key.lower(), allow_empty=True)}" for key in letters}
+            answer = letter(req_str(row, "answer_idx"), options, "answer_idx")
+            ctx.add(_mcq_item(ctx, str(item_index), question, options, answer))
 
 
 def load_supergpqa_medicine(ctx: LoadContext) -> None:
     """SuperGPQA ``SuperGPQA-all.jsonl`` rows with ``discipline == "Medicine"``; options ``A.x``."""
     path = ctx.path("SuperGPQA-all.jsonl")
-    for number, obj in read_rows(path):
-        if ctx.full:
-            return
+    for _, _, number, obj in ctx.rows(path):
         with ctx.row(path, number):
             row = as_row(obj)
             if req_str(row, "discipline") != "Medicine":

@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import prompts
 from ..types import EvalItem
-from ._io import LoadContext, RowError, as_row, letter, opt_str, parse_list, parse_mapping, read_rows, req_str
+from ._io import LoadContext, RowError, as_row, letter, opt_str, parse_list, parse_mapping, req_str
 
 __all__ = ["load_medxpertqa", "load_path_vqa", "load_pmc_vqa", "load_slake", "load_vqa_rad"]
 
@@ -33,24 +33,19 @@ def _tags(row: dict[str, Any], keys: dict[str, str]) -> dict[str, str]:
 
 def _hf_vqa(ctx: LoadContext, entry: str, *, lower_gold: bool) -> None:
     """VQA-RAD / PathVQA: the Hugging Face ``test`` split as JSONL (image paths) or Parquet."""
-    index = 0
-    for path in ctx.paths(entry):
-        for number, obj in read_rows(path):
-            if ctx.full:
-                return
-            item_index, index = index, index + 1
-            with ctx.row(path, number):
-                row = as_row(obj)
-                question = req_str(row, "question")
-                answer = req_str(row, "answer")
-                image = ctx.image_file(row.get("image"), ctx.folder)
-                test = answer.lower().strip() if ctx.strict else answer
-                qtype = prompts.vqa_question_type(test, lower=lower_gold)
-                ctx.add(EvalItem(
-                    id=str(item_index), benchmark=ctx.benchmark, family="vqa", question=question,
-                    prompt=prompts.apply_question_type(question, qtype, "en"), answer=answer, images=[image],
-                    answer_type=_ANSWER_TYPES[qtype], language="en", tags=_tags(row, _VQA_TAG_KEYS),
-                ))
+    for item_index, path, number, obj in ctx.rows(*ctx.paths(entry)):
+        with ctx.row(path, number):
+            row = as_row(obj)
+            question = req_str(row, "question")
+            answer = req_str(row, "answer")
+            image = ctx.image_file(row.get("image"), ctx.folder)
+            test = answer.lower().strip() if ctx.strict else answer
+            qtype = prompts.vqa_question_type(test, lower=lower_gold)
+            ctx.add(EvalItem(
+                id=str(item_index), benchmark=ctx.benchmark, family="vqa", question=question,
+                prompt=prompts.apply_question_type(question, qtype, "en"), answer=answer, images=[image],
+                answer_type=_ANSWER_TYPES[qtype], language="en", tags=_tags(row, _VQA_TAG_KEYS),
+            ))
 
 
 def load_vqa_rad(ctx: LoadContext) -> None:
@@ -64,9 +59,7 @@ def load_path_vqa(ctx: LoadContext) -> None:
 def load_slake(ctx: LoadContext) -> None:
     """SLAKE ``test.json`` (both ``q_lang`` en and zh) + ``imgs/``."""
     path = ctx.path("test.json")
-    for number, obj in read_rows(path):
-        if ctx.full:
-            return
+    for _, _, number, obj in ctx.rows(path):
         with ctx.row(path, number):
             row = as_row(obj)
             question = req_str(row, "question")
@@ -92,9 +85,7 @@ def load_slake(ctx: LoadContext) -> None:
 def load_pmc_vqa(ctx: LoadContext) -> None:
     """PMC-VQA ``test_2.csv`` + ``figures/``; option strings as in the CSV (they carry ``A:``)."""
     path = ctx.path("test_2.csv")
-    for number, obj in read_rows(path):
-        if ctx.full:
-            return
+    for _, _, number, obj in ctx.rows(path):
         with ctx.row(path, number):
             row = as_row(obj)
             question = req_str(row, "Question")
@@ -116,9 +107,7 @@ def load_medxpertqa(ctx: LoadContext, split: str) -> None:
     keeps it, so the options appear twice there) and renders options as ``"A. text"``.
     """
     path = ctx.path(f"{split}/test.jsonl")
-    for number, obj in read_rows(path):
-        if ctx.full:
-            return
+    for _, _, number, obj in ctx.rows(path):
         with ctx.row(path, number):
             row = as_row(obj)
             question = req_str(row, "question")
