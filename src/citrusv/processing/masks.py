@@ -7,11 +7,12 @@ compact LEB128-like string ("compressed", the default here and in the released m
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:  # torch loads only where a resize needs it: RLE tools stay light
+    import torch
 
 __all__ = [
     "RLEError",
@@ -147,6 +148,9 @@ def resize_mask_logits(mask_logits: torch.Tensor, out_hw: tuple[int, int]) -> to
     SAM2 saw the whole image squashed into a square, so the square low-resolution grid maps onto
     the full original image.
     """
+    import torch
+    import torch.nn.functional as F
+
     if mask_logits.dim() != 3:
         raise ValueError(f"mask logits must be [N, h, w], got shape {tuple(mask_logits.shape)}")
     if mask_logits.shape[0] == 0:
@@ -156,5 +160,8 @@ def resize_mask_logits(mask_logits: torch.Tensor, out_hw: tuple[int, int]) -> to
 
 def resize_mask_nearest(mask: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     """``[H, W]`` binary mask → ``[h, w]`` by nearest neighbour (how targets reach SAM2's grid)."""
+    import torch
+    import torch.nn.functional as F
+
     tensor = torch.from_numpy(np.asarray(mask, dtype=np.float32))[None, None]
     return (F.interpolate(tensor, size=out_hw, mode="nearest")[0, 0].numpy() > 0.5)
