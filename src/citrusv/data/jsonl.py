@@ -112,6 +112,11 @@ class JsonlAppender:
         if row_id is not None:
             self.done_ids.add(str(row_id))
 
+    def sync(self) -> None:
+        """Force what was written to disk (``fsync``), e.g. at the end of a batch."""
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
     def close(self) -> None:
         self._handle.close()
 

@@ -17,7 +17,6 @@ each family reads).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -53,41 +52,30 @@ def read_predictions(path: str | Path, errors: list[str] | None = None) -> list[
 
 
 class PredictionWriter:
-    """Append-only JSONL writer that knows which ids are finished.
+    """Append-only predictions file that knows which ids are finished.
 
-    Opening an existing file truncates a trailing partial line (a run killed mid-write) and reads
-    the finished ids: rows without an ``error``. Each ``write`` flushes and fsyncs, so a crash
-    loses at most the batch being answered.
+    Built on ``citrusv.data.jsonl.JsonlAppender`` (a trailing partial line of a killed run is
+    dropped on open); finished ids are the rows without an ``error``, so failed items are retried.
+    Each ``write`` fsyncs, so a crash loses at most the batch being answered.
     """
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.finished: set[str] = set()
-        if self.path.exists():
-            self._repair_tail()
-            for row in read_predictions(self.path, errors=[]):
-                if not row.get("error"):
-                    self.finished.add(str(row["id"]))
-        self._handle = open(self.path, "a", encoding="utf-8")
+        from ..data.jsonl import JsonlAppender
 
-    def _repair_tail(self) -> None:
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            cut = data.rfind(b"\n") + 1
-            with open(self.path, "r+b") as handle:
-                handle.truncate(cut)
+        self.path = Path(path)
+        self._appender = JsonlAppender(self.path)
+        self.finished: set[str] = {str(row["id"]) for row in read_predictions(self.path, errors=[])
+                                   if not row.get("error")}
 
     def write(self, rows: Iterable[dict[str, Any]]) -> None:
         for row in rows:
-            self._handle.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+            self._appender.write(row)
             if not row.get("error"):
                 self.finished.add(str(row["id"]))
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        self._appender.sync()
 
     def close(self) -> None:
-        self._handle.close()
+        self._appender.close()
 
     def __enter__(self) -> PredictionWriter:
         return self
