@@ -3,7 +3,8 @@
 ``BASIC_PROFILE`` lists the attributes of Table E.1-1 by pydicom keyword with the Basic Profile
 column's action code. The main list was transcribed by script from the standard's own table (the
 2020 edition of PS3.15 Annex E as published text; 438 attributes with a fixed tag), not from any
-de-identification package; ``_LATER_EDITIONS`` adds a few attributes of later editions. Repeating
+de-identification package; ``_LATER_EDITIONS`` adds a few attributes of later editions and
+``_EDITION_2024E`` brings the table up to the 2024e edition (621 attributes with a fixed tag). Repeating
 groups (curves 50xx, overlay data / comments 60xx) and private tags are handled in ``deid_dicom``.
 Codes:
 
@@ -483,7 +484,193 @@ StationAETitle X
 TextValue X
 """
 
-BASIC_PROFILE: dict[str, str] = dict(line.split() for line in (_TABLE + _LATER_EDITIONS).split("\n") if line.strip())
+#: Table E.1-1 of the 2024e edition where it differs from the two lists above: 171 attributes the
+#: earlier lists lack and 5 whose code changed (PatientID, ReviewDate, ReviewTime,
+#: TreatmentMachineName, TreatmentSite). Read from the standard's table as parsed into JSON by the
+#: dicom-standard project (innolitics), keyword by tag through pydicom's dictionary. Later lines
+#: win, so these codes replace the earlier ones; attributes the 2024e table no longer lists keep
+#: their earlier code (de-identifying more than the profile asks is safe).
+_EDITION_2024E = """
+AcquisitionFieldOfViewLabel D
+AcquisitionUID U
+AnnotationGroupDescription X
+AnnotationGroupLabel D
+AnnotationGroupUID D
+ApprovalStatusDateTime X
+AssertionDateTime D
+AssertionExpirationDateTime X
+AttributeModificationDateTime D
+BeamHoldTransitionDateTime D
+CalibrationDate X
+CalibrationDateTime Z
+CalibrationTime X
+CertificateOfSigner D
+CertifiedTimestamp X
+CommentsOnRadiationDose X
+ContextGroupLocalVersion D
+ContextGroupVersion D
+ContrastBolusStartTime X
+ContrastBolusStopTime X
+ContributionDateTime X
+CreationDate X
+CreationTime X
+Date D
+DateOfDocumentOrVerbalTransactionTrial X
+DateOfInstallation X
+DateOfLastCalibration X
+DateOfLastDetectorCalibration X/D
+DateOfManufacture X
+DateOfSecondaryCapture X
+DateTime D
+DateTimeOfLastCalibration X
+DecayCorrectionDateTime D
+DestinationAE D
+DigitalSignatureDateTime D
+DisplacementReferenceLabel X
+EffectiveDateTime D
+EncapsulatedDocument D
+EthicsCommitteeApprovalEffectivenessEndDate X
+EthicsCommitteeApprovalEffectivenessStartDate X
+ExclusionStartDateTime D
+FilterLookupTableDescription X
+FindingsGroupRecordingDateTrial X
+FindingsGroupRecordingTimeTrial X
+FrameAcquisitionDateTime D
+FrameReferenceDateTime D
+FunctionalSyncPulse D
+HL7DocumentEffectiveTime X
+HangingProtocolCreationDateTime D
+InformationIssueDateTime D
+InstructionPerformedDateTime Z/D
+IntendedFractionStartTime X
+InterpretationApprovalDate X
+InterpretationApprovalTime X
+InterpretationID X
+InterpretationRecordedDate X
+InterpretationRecordedTime X
+InterpretationTranscriptionDate X
+InterpretationTranscriptionTime X
+InterventionDrugStartTime X
+InterventionDrugStopTime X
+IssueDateOfImagingServiceRequest X
+IssueTimeOfImagingServiceRequest X
+IssuerOfClinicalTrialProtocolID X
+IssuerOfClinicalTrialSeriesID X
+IssuerOfClinicalTrialSiteID X
+IssuerOfClinicalTrialSubjectID X
+IssuerOfClinicalTrialSubjectReadingID X
+IssuerOfClinicalTrialTimePointID X
+ModifiedImageDate X
+ModifiedImageTime X
+ModifyingSystem D
+NetworkID X
+NonconformingDataElementValue X
+NonconformingModifiedAttributesSequence X
+ObservationDateTime X/D
+ObservationStartDateTime X
+Originator X
+OtherClinicalTrialProtocolIDsSequence X
+ParticipationDateTime Z
+PatientID Z/D
+PatientSetupPhotoDescription X
+PatientTreatmentPreparationMethodDescription X
+PatientTreatmentPreparationProcedureParameterDescription X
+PositionAcquisitionTemplateDescription X
+PositionAcquisitionTemplateName X
+PresentationCreationDate X
+PresentationCreationTime X
+ProductExpirationDateTime X
+PyramidDescription X
+PyramidLabel X
+PyramidUID U
+ROICreatorSequence X
+ROIDateTime X
+ROIDescription X
+ROIGenerationDescription X
+ROIInterpreter Z
+ROIInterpreterSequence X
+ROIName Z
+ROIObservationDateTime X
+ROIObservationDescription X
+ROIObservationLabel X
+RadiopharmaceuticalStartDateTime X
+RadiopharmaceuticalStartTime X
+RadiopharmaceuticalStopDateTime X
+RadiopharmaceuticalStopTime X
+ReasonForTheAttributeModification D
+ReceivingAE X
+ReferencedDateTime D
+ReferencedTreatmentPositionGroupUID U
+RequestedSeriesDescription X
+RequestingAE X
+ResultsID X
+RetrieveAETitle X
+ReviewDate Z
+ReviewTime Z
+SOPAuthorizationDateTime X
+SafePositionExitDate D
+SafePositionExitTime D
+SafePositionReturnDate D
+SafePositionReturnTime D
+ScheduledAdmissionDate X
+ScheduledAdmissionTime X
+ScheduledDischargeDate X
+ScheduledDischargeTime X
+ScheduledStudyStartDate X
+ScheduledStudyStartTime X
+ScheduledStudyStopDate X
+ScheduledStudyStopTime X
+SelectorAEValue D
+SelectorASValue D
+SelectorDAValue D
+SelectorDTValue D
+SelectorLOValue D
+SelectorLTValue D
+SelectorOBValue D
+SelectorPNValue D
+SelectorSHValue D
+SelectorSTValue D
+SelectorTMValue D
+SelectorUNValue D
+SelectorURValue D
+SelectorUTValue D
+SourceFrameOfReferenceUID U
+SourceOfPreviousValues Z
+SourceStrengthReferenceDate D
+SourceStrengthReferenceTime D
+StructureSetDate Z
+StructureSetDescription X
+StructureSetLabel D
+StructureSetName X
+StructureSetTime Z
+StudyArrivalDate X
+StudyArrivalTime X
+StudyCompletionDate X
+StudyCompletionTime X
+StudyReadDate X
+StudyReadTime X
+StudyVerifiedDate X
+StudyVerifiedTime X
+SubstanceAdministrationDateTime X
+TemplateLocalVersion X
+TemplateVersion X
+Time D
+TimeOfDocumentCreationOrVerbalTransactionTrial X
+TimeOfLastCalibration X
+TimeOfLastDetectorCalibration X/D
+TimeOfSecondaryCapture X
+TransducerIdentificationSequence X
+TreatmentControlPointDate D
+TreatmentControlPointTime D
+TreatmentMachineName X/Z
+TreatmentSite X/D
+TreatmentSites X
+VerificationDateTime D
+WaveformFilterDescription X
+"""
+
+BASIC_PROFILE: dict[str, str] = dict(line.split() for line in (_TABLE + _LATER_EDITIONS + _EDITION_2024E).split("\n")
+                                     if line.strip())
 
 #: How compound codes are applied: keep Type 2 attributes present (Z) where the table allows it,
 #: remove descriptive text (X) where it allows that, keep sequences of references and remap their UIDs.
