@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from citrusv.curate.dedup import DedupConfig, Deduplicator, fingerprint, row_text
+from citrusv.curate.dedup import DedupConfig, Deduplicator, fingerprint, fingerprints, row_text
 from citrusv.curate.filters import (
     ImageSizeFilter,
     RegexFilter,
@@ -30,15 +30,16 @@ def _row(rid, text=None, images=()):
 
 
 def _decide(rows, hashes):
-    """Run rows through a Deduplicator; returns {id: None or (reason, representative)}."""
+    """Run rows through a Deduplicator; returns {id: None or (reason, representative)}. One row per
+    ``process`` call and all rows in one call must agree (earlier rows of a batch count)."""
     config = DedupConfig()
-    dedup, out = Deduplicator(config), {}
-    for row in rows:
-        fp = fingerprint(row, config, hashes.get(row["id"], []))
-        out[row["id"]] = dedup.check(fp)
-        if out[row["id"]] is None:
-            dedup.add_kept(row["id"], fp)
-    return out
+    fps = fingerprints(rows, config, [hashes.get(row["id"], []) for row in rows])
+    one_by_one, batch = Deduplicator(config), Deduplicator(config)
+    single = {row["id"]: one_by_one.process([row["id"]], [fp])[0] for row, fp in zip(rows, fps)}
+    together = dict(zip((row["id"] for row in rows), batch.process([row["id"] for row in rows], fps)))
+    assert single == together
+    assert [fingerprint(row, config, hashes.get(row["id"], [])).text_hash for row in rows] == [fp.text_hash for fp in fps]
+    return single
 
 
 def test_pair_semantics():

@@ -13,6 +13,7 @@ from citrusv.curate.minhash import (
     jaccard_estimate,
     lsh_params,
     minhash_signature,
+    minhash_signatures,
     normalize_text,
     shingles,
 )
@@ -138,3 +139,55 @@ def test_hamming_index_errors():
         HammingIndex(-1)
     with pytest.raises(ValueError):
         HammingIndex(4, bands=65)
+
+
+def test_batch_signatures_equal_single_ones_and_follow_word_semantics():
+    texts = ["", "two words", "a", "The  LIVER, is normal.", "the liver is normal", "Ünïcode ΑΒΓ 中文，测试。 mixed_word x2",
+             "ÜNÏCODE αβγ 中文 测试 MIXED_WORD x2", "nul\x00inside text here", "liver is abnormal"]
+    batch = minhash_signatures(texts)
+    assert batch.shape == (len(texts), 128) and batch.dtype == np.uint32
+    for text, signature in zip(texts, batch):
+        assert np.array_equal(signature, minhash_signature(text))
+    assert np.array_equal(batch[3], batch[4])            # case, punctuation and spacing are not words
+    assert np.array_equal(batch[5], batch[6])            # Unicode \w runs, case-folded
+    assert not np.array_equal(batch[4], batch[8])
+    assert (batch[0] == 2**32 - 1).all() and not np.array_equal(batch[1], batch[2])
+    assert minhash_signatures([]).shape == (0, 128)
+
+
+def test_one_permutation_estimate_is_unbiased():
+    rng = np.random.default_rng(5)
+    pairs, truth = [], []
+    for _ in range(300):
+        a = _doc(rng, 40)
+        words = a.split()
+        for _ in range(int(rng.integers(1, 12))):
+            words[int(rng.integers(40))] = str(rng.choice(WORDS))
+        b = " ".join(words)
+        pairs.append((a, b))
+        truth.append(len(shingles(a) & shingles(b)) / len(shingles(a) | shingles(b)))
+    sig_a = minhash_signatures([a for a, _ in pairs])
+    sig_b = minhash_signatures([b for _, b in pairs])
+    error = (sig_a == sig_b).mean(axis=1) - np.array(truth)
+    assert abs(error.mean()) < 0.01 and np.sqrt((error**2).mean()) < 0.06
+
+
+def test_sorted_multimap_matches_a_dict_of_lists():
+    from citrusv.curate.multimap import SortedMultiMap
+
+    rng = np.random.default_rng(6)
+    table, reference = SortedMultiMap(), {}
+    value = 0
+    for size in rng.integers(1, 200, size=40):
+        keys = rng.integers(0, 300, size=size).astype(np.uint64)
+        table.insert(keys, np.arange(value, value + size))
+        for k in keys.tolist():
+            reference.setdefault(k, []).append(value)
+            value += 1
+    queries = np.arange(0, 320, dtype=np.uint64)
+    owner, values = table.lookup(queries)
+    got = {}
+    for q, v in zip(owner.tolist(), values.tolist()):
+        got.setdefault(int(queries[q]), []).append(v)
+    assert {k: sorted(v) for k, v in got.items()} == reference
+    assert len(table) == value and len(table._runs) <= 12

@@ -70,8 +70,10 @@ class CurationConfig:
     workers: int = 2
     """Worker processes (spawn); 0 runs every stage in the main process."""
     engine: str = "local"
-    """``local`` (spawned processes) or ``ray`` (one Ray actor per worker; ``RAY_ADDRESS`` joins a
-    cluster, else a local Ray instance is started). Dedup and commits stay in the driver either way."""
+    """``local`` (spawned processes) or ``ray`` (Ray Data: a dataset of shard specs mapped by a pool of
+    ``workers`` actors, results returned in shard order; ``RAY_ADDRESS`` joins a cluster, else a local
+    Ray instance is started). Workers read their own shards either way; dedup and commits stay in the
+    driver."""
     filters: FilterConfig = field(default_factory=FilterConfig)
     text_deid: bool = True
     """Scrub PHI from message text with ``citrusv.curate.phi.scrub_phi``."""

@@ -13,7 +13,9 @@ import itertools
 
 import numpy as np
 
-__all__ = ["HammingIndex", "hamming", "phash", "phash_file"]
+from .multimap import SortedMultiMap
+
+__all__ = ["HammingIndex", "hamming", "hamming_band_keys", "hamming_bands", "phash", "phash_file"]
 
 
 def phash(image, hash_size: int = 8, highfreq_factor: int = 4) -> int:
@@ -52,8 +54,31 @@ def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
+def hamming_bands(bands: int, bits: int = 64) -> list[tuple[int, int]]:
+    """``(mask, shift)`` of each of ``bands`` contiguous bit ranges covering ``bits`` bits."""
+    if not 0 < bands <= bits:
+        raise ValueError(f"bands must be in 1..{bits}, got {bands}")
+    edges = [int(e) for e in np.linspace(0, bits, bands + 1).astype(int)]
+    return [(((1 << (hi - lo)) - 1) << lo, lo) for lo, hi in itertools.pairwise(edges)]
+
+
+def hamming_band_keys(values: np.ndarray, bands: list[tuple[int, int]], salt: int = 0) -> np.ndarray:
+    """``[n, len(bands)]`` uint64 keys: each band's bits of each hash, tagged with the band number
+    and ``salt`` so that all bands (and several indexes) can share one table."""
+    values = np.asarray(values, dtype=np.uint64).reshape(-1)
+    keys = np.empty((values.size, len(bands)), dtype=np.uint64)
+    for b, (mask, shift) in enumerate(bands):
+        tag = ((salt & 0xFFFF) << 8) | (b & 0xFF)
+        band = (values & np.uint64(mask)) >> np.uint64(shift)
+        if mask >> shift < 1 << 48:  # room for the tag above the band's bits: keys never collide
+            keys[:, b] = band | np.uint64(tag << 48)
+        else:  # a band wider than 48 bits (one or two bands): tagged by xor; candidates are verified anyway
+            keys[:, b] = band ^ np.uint64((tag * 0x9E3779B97F4A7C15) & (2**64 - 1))
+    return keys
+
+
 class HammingIndex:
-    """Integer keys with 64-bit hashes, searchable within a Hamming radius.
+    """Integer keys with 64-bit hashes, searchable within a Hamming radius (in memory).
 
     Args:
         radius: largest Hamming distance that counts as a near duplicate.
@@ -66,11 +91,8 @@ class HammingIndex:
             raise ValueError(f"radius must be >= 0, got {radius}")
         self.radius = radius
         self.bands = bands if bands is not None else min(radius + 1, bits)
-        if not 0 < self.bands <= bits:
-            raise ValueError(f"bands must be in 1..{bits}, got {self.bands}")
-        edges = [int(e) for e in np.linspace(0, bits, self.bands + 1).astype(int)]
-        self._masks = [(((1 << (hi - lo)) - 1) << lo, lo) for lo, hi in itertools.pairwise(edges)]
-        self._tables: list[dict[int, list[int]]] = [{} for _ in range(self.bands)]
+        self._bands = hamming_bands(self.bands, bits)
+        self._table = SortedMultiMap()
         self._hashes: dict[int, int] = {}
 
     def __len__(self) -> int:
@@ -79,14 +101,12 @@ class HammingIndex:
     def insert(self, key: int, value: int) -> None:
         if key in self._hashes:
             raise ValueError(f"key {key} is already in the index")
-        for table, (mask, shift) in zip(self._tables, self._masks):
-            table.setdefault((value & mask) >> shift, []).append(key)
+        keys = hamming_band_keys(np.array([value], dtype=np.uint64), self._bands)[0]
+        self._table.insert(keys, np.full(len(keys), key, dtype=np.uint32))
         self._hashes[key] = value
 
     def query(self, value: int) -> list[tuple[int, int]]:
         """``(key, distance)`` of stored hashes within ``radius``, nearest first (ties: lower key)."""
-        found: set[int] = set()
-        for table, (mask, shift) in zip(self._tables, self._masks):
-            found.update(table.get((value & mask) >> shift, ()))
-        hits = [(k, hamming(value, self._hashes[k])) for k in found]
+        _, found = self._table.lookup(hamming_band_keys(np.array([value], dtype=np.uint64), self._bands)[0])
+        hits = [(k, hamming(value, self._hashes[k])) for k in set(found.tolist())]
         return sorted([h for h in hits if h[1] <= self.radius], key=lambda h: (h[1], h[0]))

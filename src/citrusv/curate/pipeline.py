@@ -6,7 +6,8 @@ Output folder::
     shards/<shard>.jsonl    kept rows
     dropped/<shard>.jsonl   one line per dropped row: id, source, stage, reason, detail
     audit/<shard>.jsonl     DICOM de-identification audit, one line per file
-    state/<shard>.pkl       fingerprints of the shard's kept rows (deduplication state)
+    state/<shard>.npz       the shard's kept rows as the deduplication index needs them (ids, hashes)
+    state/<shard>.sig.npy   their MinHash signatures (memory-mapped to verify candidates)
     dicom/                  de-identified DICOM files (<study>/<series>/<sop>.dcm)
     manifest.jsonl          one line per committed shard, with its counts
     run.json                the configuration of the run (a resume must use the same one)
@@ -21,21 +22,22 @@ as an uninterrupted run: no row lost, none duplicated.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import pickle
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .config import CurationConfig
-from .dedup import Deduplicator, fingerprint
-from .sources import SchemaStage, iter_shards, strip_internal
+from .dedup import Deduplicator, fingerprints
+from .sources import SchemaStage, ShardSpec, plan_shards, read_shard, strip_internal
 from .stage import Drop, Row, RowStage, Stage
 
 __all__ = ["FingerprintStage", "ShardResult", "TextDeidStage", "build_stages", "run_curation"]
@@ -62,25 +64,33 @@ class TextDeidStage(RowStage):
         return None
 
 
-class FingerprintStage(RowStage):
-    """Computes each row's deduplication ``Fingerprint`` (text MinHash, image pHashes) into ``_fp``."""
+class FingerprintStage(Stage):
+    """Computes each row's deduplication ``Fingerprint`` (text MinHash, image pHashes) into ``_fp``;
+    signatures for the whole shard at once. A row whose image cannot be read is dropped."""
 
     name = "fingerprint"
 
     def __init__(self, config):
         self.config = config
 
-    def check(self, row: Row) -> tuple[str, str] | None:
+    def process(self, rows: list[Row]) -> tuple[list[Row], list[Drop]]:
         from .phash import phash_file
 
-        hashes = []
-        for i, path in enumerate(row.get("images", [])):
-            try:
-                hashes.append(phash_file(path))
-            except (OSError, ValueError) as err:
-                return "image_unreadable", f"images[{i}]: {type(err).__name__}"
-        row["_fp"] = fingerprint(row, self.config, hashes)
-        return None
+        kept, hashes, dropped = [], [], []
+        for row in rows:
+            row_hashes = []
+            for i, path in enumerate(row.get("images", [])):
+                try:
+                    row_hashes.append(phash_file(path))
+                except (OSError, ValueError) as err:
+                    dropped.append(Drop(row, self.name, "image_unreadable", f"images[{i}]: {type(err).__name__}"))
+                    break
+            else:
+                kept.append(row)
+                hashes.append(row_hashes)
+        for row, fp in zip(kept, fingerprints(kept, self.config, hashes)):
+            row["_fp"] = fp
+        return kept, dropped
 
 
 def build_stages(config: CurationConfig, out_dir: str | Path) -> list[Stage]:
@@ -154,42 +164,69 @@ def _init_worker(config_dict: dict[str, Any], out_dir: str) -> None:
     _WORKER["stages"] = build_stages(CurationConfig.from_dict(config_dict), out_dir)
 
 
-def _work(name: str, rows: list[Row]) -> ShardResult:
-    return _run_stages(_WORKER["stages"], name, rows)
+def _work(spec: ShardSpec) -> ShardResult:
+    """One shard in a worker process: the worker reads the rows itself, so only the small spec and
+    the result cross the process boundary and the driver never holds a shard's input."""
+    return _run_stages(_WORKER["stages"], spec.name, read_shard(spec))
 
 
 class _RayShardWorker:
-    """Body of the Ray actor: builds the stages once, then runs them on shards."""
+    """The callable class of the Ray Data ``map``: each actor of the pool builds the stages once
+    (tokenizer, models, de-identification keys) and then reads and processes the shards it is given.
+
+    The result travels pickled (one ``bytes`` column) because its rows are free-form nested dicts
+    that Arrow would otherwise try to unify into one schema across shards.
+    """
 
     def __init__(self, config_dict: dict[str, Any], out_dir: str):
         self.stages = build_stages(CurationConfig.from_dict(config_dict), out_dir)
 
-    def run(self, name: str, rows: list[Row]) -> ShardResult:
-        return _run_stages(self.stages, name, rows)
+    def __call__(self, item: dict[str, Any]) -> dict[str, Any]:
+        spec: ShardSpec = pickle.loads(item["spec"])
+        result = _run_stages(self.stages, spec.name, read_shard(spec))
+        return {"name": spec.name, "result": pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)}
 
 
-def _run_on_ray(config: CurationConfig, out: Path, todo: Any, commit: Callable[[ShardResult], bool]) -> None:
+def _run_on_ray(config: CurationConfig, out: Path, todo: Iterable[ShardSpec],
+                commit: Callable[[ShardResult], bool]) -> None:
+    """The shards of ``todo`` through Ray Data: a dataset of shard specs mapped by an actor pool of
+    ``config.workers`` ``_RayShardWorker`` s, results streamed back in shard order (``preserve_order``)
+    and committed here, in the driver. ``RAY_ADDRESS`` joins a cluster (whose workers must see the
+    sources and ``out`` at the same paths), else a local Ray instance is started and stopped again.
+    """
     try:
         import ray
+        import ray.data
     except ImportError as err:
-        raise ImportError("--engine ray needs Ray (pip install 'ray>=2.9')") from err
+        raise ImportError("--engine ray needs Ray Data (pip install 'citrusv[ray]')") from err
+    # from_items takes a list; specs are a few hundred bytes each (no rows), so the plan fits
+    items = [{"spec": pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL)} for spec in todo]
+    if not items:
+        return
     started = not ray.is_initialized()
     if started:
         address = os.environ.get("RAY_ADDRESS")
         ray.init(address=address, num_cpus=None if address else max(config.workers, 1), include_dashboard=False,
                  log_to_driver=False)
+    context = ray.data.DataContext.get_current()
+    preserve_order = context.execution_options.preserve_order
+    context.execution_options.preserve_order = True  # commits (and deduplication) must see shards in order
     try:
-        actor = ray.remote(_RayShardWorker)
-        actors = [actor.remote(config.to_dict(), str(out)) for _ in range(max(config.workers, 1))]
-        window: list[Any] = []
-        for index, (name, rows) in enumerate(todo):
-            window.append(actors[index % len(actors)].run.remote(name, rows))
-            if len(window) >= 2 * len(actors) and commit(ray.get(window.pop(0))):
-                return
-        while window:
-            if commit(ray.get(window.pop(0))):
-                return
+        dataset = ray.data.from_items(items, override_num_blocks=len(items)).map(  # a block per shard: even spread
+            _RayShardWorker, fn_constructor_kwargs={"config_dict": config.to_dict(), "out_dir": str(out)},
+            # no more actors than shards: an actor without input would only build its stages
+            compute=ray.data.ActorPoolStrategy(size=min(max(config.workers, 1), len(items))), num_cpus=1)
+        results = iter(dataset.iter_rows())
+        try:
+            for row in results:
+                if commit(pickle.loads(row["result"])):
+                    return
+        finally:  # stopping early or failing: end the execution, so its actors free their CPUs
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()
     finally:
+        context.execution_options.preserve_order = preserve_order
         if started:
             ray.shutdown()
 
@@ -256,17 +293,17 @@ def _check_run_config(out_dir: Path, config: CurationConfig) -> None:
 
 
 def _commit(out_dir: Path, dedup: Deduplicator | None, result: ShardResult) -> dict[str, Any]:
-    kept, dropped, state, audits = [], list(result.dropped), [], []
-    for row in result.kept:
-        fp = row.pop("_fp", None)
-        if dedup is not None and fp is not None:
-            verdict = dedup.check(fp)
-            if verdict is not None:
-                dropped.append(Drop(row, "dedup", verdict[0], f"duplicate_of={verdict[1]}").record())
-                continue
-            dedup.add_kept(str(row["id"]), fp)
-            state.append((str(row["id"]), fp))
-        kept.append(row)
+    kept, dropped, audits = [], list(result.dropped), []
+    fps = [row.pop("_fp", None) for row in result.kept]
+    checked = [i for i, fp in enumerate(fps) if fp is not None] if dedup is not None else []
+    verdicts = dict(zip(checked, dedup.process([str(result.kept[i]["id"]) for i in checked],
+                                               [fps[i] for i in checked]))) if dedup is not None else {}
+    for i, row in enumerate(result.kept):
+        verdict = verdicts.get(i)
+        if verdict is not None:
+            dropped.append(Drop(row, "dedup", verdict[0], f"duplicate_of={verdict[1]}").record())
+        else:
+            kept.append(row)
     tags: dict[str, Counter[str]] = {}
     phi: Counter[str] = Counter()
     llm_untagged = sum(row.get("_llm_untagged", 0) for row in kept)
@@ -282,7 +319,8 @@ def _commit(out_dir: Path, dedup: Deduplicator | None, result: ShardResult) -> d
     _atomic_write_lines(out_dir / "dropped" / f"{result.name}.jsonl", dropped)
     if audits:
         _atomic_write_lines(out_dir / "audit" / f"{result.name}.jsonl", audits)
-    _atomic_write_bytes(out_dir / "state" / f"{result.name}.pkl", pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+    if dedup is not None:
+        dedup.save_state(out_dir / "state" / f"{result.name}.npz")
     entry = {"shard": result.name, "rows_in": result.rows_in, "kept": len(kept), "dropped": len(dropped),
              "reasons": {s: dict(c) for s, c in reasons.items()}, "tags": {k: dict(c) for k, c in tags.items()},
              "phi": dict(phi), "dicom_files": len(audits), "llm_untagged": llm_untagged, "time": time.time()}
@@ -319,12 +357,16 @@ def run_curation(config: CurationConfig, out_dir: str | Path, max_shards: int | 
     done_names = {e["shard"] for e in done}
     dedup = Deduplicator(config.dedup) if config.dedup.enabled else None
     if dedup is not None:
-        for entry in done:
-            for row_id, fp in pickle.loads((out / "state" / f"{entry['shard']}.pkl").read_bytes()):
-                dedup.add_kept(row_id, fp)
+        dedup.load_state([out / "state" / f"{entry['shard']}.npz" for entry in done])
     if done:
         logger.info("resuming: %d shard(s) already committed, %d deduplication keys restored", len(done), len(dedup or []))
-    todo = ((name, rows) for name, rows in iter_shards(config.sources, config.shard_size) if name not in done_names)
+    # workers read their own shards: only the plan (shard locations) is made here, and no more of it
+    # than max_shards, so a run told to stop reads no shard it will not commit (``commit`` stops after
+    # the first shard even for max_shards <= 0, hence at least 1)
+    todo: Iterator[ShardSpec] = (spec for spec in plan_shards(config.sources, config.shard_size)
+                                 if spec.name not in done_names)
+    if max_shards is not None:
+        todo = itertools.islice(todo, max(max_shards, 1))
     committed = 0
 
     def commit(result: ShardResult) -> bool:
@@ -340,8 +382,8 @@ def run_curation(config: CurationConfig, out_dir: str | Path, max_shards: int | 
         _run_on_ray(config, out, todo, commit)
     elif config.workers == 0:
         stages = build_stages(config, out)
-        for name, rows in todo:
-            if commit(_run_stages(stages, name, rows)):
+        for spec in todo:
+            if commit(_run_stages(stages, spec.name, read_shard(spec))):
                 break
     else:
         import multiprocessing
@@ -352,8 +394,8 @@ def run_curation(config: CurationConfig, out_dir: str | Path, max_shards: int | 
                                  initargs=(config.to_dict(), str(out))) as pool:
             try:
                 stop = False
-                for name, rows in todo:
-                    window.append(pool.submit(_work, name, rows))
+                for spec in todo:
+                    window.append(pool.submit(_work, spec))
                     if len(window) >= 2 * config.workers and commit(window.pop(0).result()):
                         stop = True
                         break
