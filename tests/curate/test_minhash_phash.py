@@ -191,3 +191,14 @@ def test_sorted_multimap_matches_a_dict_of_lists():
         got.setdefault(int(queries[q]), []).append(v)
     assert {k: sorted(v) for k, v in got.items()} == reference
     assert len(table) == value and len(table._runs) <= 12
+
+
+def test_exact_text_hash_is_the_case_folded_word_sequence():
+    from citrusv.curate.minhash import text_fingerprints
+
+    texts = ["No pleural effusion.", "  no PLEURAL, effusion ", "effusion no pleural", "No pleural effusion seen.", "", "?"]
+    signatures, hashes = text_fingerprints(texts)
+    assert np.array_equal(signatures, minhash_signatures(texts)) and hashes.dtype == np.uint64
+    assert hashes[0] == hashes[1]                   # case, spacing, punctuation
+    assert len({int(h) for h in hashes[[0, 2, 3, 4]]}) == 4  # order and words count
+    assert hashes[4] == hashes[5]                   # no words at all

@@ -4,8 +4,8 @@
 Rows fall in three kinds, each with its own keys (a text-only QA is never a duplicate of a
 grounded one):
 
-* ``text`` (no images): duplicate when the normalised instruction–response text hashes equal
-  (``dup_text_exact``) or its MinHash reaches the Jaccard threshold against a kept row
+* ``text`` (no images): duplicate when the instruction–response texts have the same case-folded
+  word sequence (``dup_text_exact``; spacing and punctuation do not count) or its MinHash reaches the Jaccard threshold against a kept row
   (``dup_text_near``, the best match is named).
 * ``image`` (images, no text): duplicate when every image is within the Hamming radius of the
   kept row's images, in order (``dup_image``, the nearest first image is named).
@@ -28,7 +28,6 @@ row (16.8M rows: about 2.5 GB). ``load_state`` rebuilds the index from those fil
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from collections import OrderedDict
@@ -39,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .minhash import _mix64, band_keys, lsh_params, minhash_signatures, normalize_text
+from .minhash import _mix64, band_keys, lsh_params, text_fingerprints
 from .multimap import SortedMultiMap
 from .phash import hamming_band_keys, hamming_bands
 
@@ -71,9 +70,22 @@ class Fingerprint:
 
     kind: str
     text_hash: int | None = None
-    """64-bit hash of the normalised text (``None``: the row has no text)."""
+    """64-bit hash of the case-folded word sequence (``None``: the row has no text)."""
     text_sig: np.ndarray | None = None
     image_hashes: list[int] = field(default_factory=list)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # fingerprints cross process boundaries by the thousand: a signature pickled as bytes costs
+        # a tenth of a pickled numpy array
+        state = dict(self.__dict__)
+        if self.text_sig is not None:
+            state["text_sig"] = self.text_sig.astype(np.uint32).tobytes()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state.get("text_sig"), bytes):
+            state["text_sig"] = np.frombuffer(state["text_sig"], dtype=np.uint32)
+        self.__dict__.update(state)
 
 
 def row_text(row: dict[str, Any]) -> str:
@@ -83,24 +95,20 @@ def row_text(row: dict[str, Any]) -> str:
     return "\n".join(p.strip() for p in parts if p.strip())
 
 
-def _text_hash(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(normalize_text(text).encode("utf-8"), digest_size=8).digest(), "little")
-
-
 def fingerprints(rows: Sequence[dict[str, Any]], config: DedupConfig,
                  image_hashes: Sequence[Sequence[int]] | None = None) -> list[Fingerprint]:
     """The ``Fingerprint`` of each row, signatures computed for the batch at once;
     ``image_hashes[i]`` are the pHashes of row ``i``'s images, in order."""
     texts = [row_text(row) for row in rows]
     with_text = [i for i, text in enumerate(texts) if text]
-    signatures = minhash_signatures([texts[i] for i in with_text], config.num_perm, config.ngram, config.seed)
-    signature_of = dict(zip(with_text, signatures))
+    signatures, text_hashes = text_fingerprints([texts[i] for i in with_text], config.num_perm, config.ngram, config.seed)
+    text_of = {row: (int(h), sig) for row, h, sig in zip(with_text, text_hashes.tolist(), signatures)}
     out = []
     for i, text in enumerate(texts):
         hashes = [int(h) for h in (image_hashes[i] if image_hashes is not None else [])]
         kind = "pair" if hashes and text else "image" if hashes else "text"
         if text:
-            out.append(Fingerprint(kind, _text_hash(text), signature_of[i], hashes))
+            out.append(Fingerprint(kind, text_of[i][0], text_of[i][1], hashes))
         else:
             out.append(Fingerprint(kind, image_hashes=hashes))
     return out
@@ -154,6 +162,17 @@ class _Strings:
         self._chunks.append((b"".join(encoded), offsets))
         self.size += len(values)
 
+    def blob(self, start: int, stop: int) -> tuple[bytes, np.ndarray]:
+        """``(utf-8 bytes, lengths)`` of ids ``start`` to ``stop``, which must be chunk boundaries."""
+        import bisect
+
+        first, last = bisect.bisect_left(self._starts, start), bisect.bisect_left(self._starts, stop)
+        if (first < len(self._starts) and self._starts[first] != start) or (start < self.size and first == len(self._starts)):
+            raise ValueError(f"{start} is not the start of a chunk")
+        chunks = self._chunks[first:last]
+        lengths = [np.diff(offsets) for _, offsets in chunks]
+        return b"".join(blob for blob, _ in chunks), np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
+
     def __getitem__(self, index: int) -> str:
         import bisect
 
@@ -173,7 +192,7 @@ class _Signatures:
 
     def __init__(self, num_perm: int, open_maps: int = 64):
         self.num_perm = num_perm
-        self._segment_starts: list[int] = []
+        self._segment_starts = np.zeros(0, dtype=np.int64)
         self._segment_paths: list[Path] = []
         self._maps: OrderedDict[int, np.ndarray] = OrderedDict()
         self._open_maps = open_maps
@@ -205,7 +224,7 @@ class _Signatures:
         if self._tail_size:
             raise RuntimeError("signatures in memory must be spilled before a segment is added")
         if count:
-            self._segment_starts.append(self._tail_start)
+            self._segment_starts = np.append(self._segment_starts, self._tail_start)
             self._segment_paths.append(path)
         self._tail_start += count
 
@@ -229,9 +248,13 @@ class _Signatures:
         if not in_tail.all():
             spilled = np.flatnonzero(~in_tail)
             segments = np.searchsorted(self._segment_starts, keys[spilled], side="right") - 1
-            for segment in np.unique(segments).tolist():
-                rows = spilled[segments == segment]
-                out[rows] = self._segment(segment)[keys[rows] - self._segment_starts[segment]]
+            if spilled.size == 1:  # the usual case: one candidate
+                segment = int(segments[0])
+                out[spilled[0]] = self._segment(segment)[keys[spilled[0]] - self._segment_starts[segment]]
+            else:
+                for segment in np.unique(segments).tolist():
+                    rows = spilled[segments == segment]
+                    out[rows] = self._segment(segment)[keys[rows] - self._segment_starts[segment]]
         return out
 
     @property
@@ -480,10 +503,9 @@ class Deduplicator:
         path = Path(path)
         start, stop = self._saved, len(self)
         offsets = self._image_offsets.view()[start:stop + 1]
-        encoded = [self._ids[k].encode("utf-8") for k in range(start, stop)]
+        blob, lengths = self._ids.blob(start, stop)
         buffer = io.BytesIO()
-        np.savez(buffer, ids=np.frombuffer(b"".join(encoded), dtype=np.uint8),
-                 id_lengths=np.array([len(e) for e in encoded], dtype=np.int64),
+        np.savez(buffer, ids=np.frombuffer(blob, dtype=np.uint8), id_lengths=lengths,
                  kind=self._kind.view()[start:stop], text_hash=self._text_hash.view()[start:stop],
                  has_text=self._has_text.view()[start:stop], image_counts=np.diff(offsets),
                  images=self._images.view()[offsets[0]:offsets[-1]], settings=np.array(self._settings()))

@@ -31,7 +31,7 @@ import numpy as np
 from .multimap import SortedMultiMap
 
 __all__ = ["MinHashLSH", "band_keys", "jaccard_estimate", "lsh_params", "minhash_signature", "minhash_signatures",
-           "normalize_text", "shingles"]
+           "normalize_text", "shingles", "text_fingerprints"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _EMPTY_SIGNATURE_VALUE = np.uint64(2**32 - 1)
@@ -41,7 +41,7 @@ _LOW32 = np.uint64(0xFFFFFFFF)
 
 
 def normalize_text(text: str) -> str:
-    """Case-folded text with runs of whitespace collapsed to one space (the exact-dedup key)."""
+    """Case-folded text with runs of whitespace collapsed to one space."""
     return " ".join(text.casefold().split())
 
 
@@ -106,12 +106,12 @@ def _word_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return hashes, owner.astype(np.int64)
 
 
-def _shingle_hashes(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(hashes, text_index)``: the uint64 hash of every shingle of every text (repeats allowed)."""
+def _shingle_hashes(words: np.ndarray, text_of_word: np.ndarray, count: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(hashes, text_index)``: the uint64 hash of every shingle of every text (repeats allowed),
+    from the word hashes of ``_word_hashes``."""
     if n <= 0:
         raise ValueError(f"ngram must be positive, got {n}")
-    words, text_of_word = _word_hashes(texts)
-    lengths = np.bincount(text_of_word, minlength=len(texts))
+    lengths = np.bincount(text_of_word, minlength=count)
     parts, owners = [], []
     with np.errstate(over="ignore"):
         if words.size >= n:
@@ -137,18 +137,29 @@ def _shingle_hashes(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(parts), np.concatenate(owners).astype(np.int64)
 
 
-def minhash_signatures(texts: list[str], num_perm: int = 128, ngram: int = 3, seed: int = 1) -> np.ndarray:
-    """``[len(texts), num_perm]`` uint32 signatures of the texts' word-shingle sets.
+def _sequence_hashes(words: np.ndarray, text_of_word: np.ndarray, count: int) -> np.ndarray:
+    """uint64 hash of each text's word sequence (order-sensitive polynomial of its word hashes)."""
+    lengths = np.bincount(text_of_word, minlength=count)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    up, down = _powers(words.size + 1)
+    with np.errstate(over="ignore"):
+        prefix = np.concatenate([[np.uint64(0)], np.cumsum(words * down[:words.size], dtype=np.uint64)])
+        folded = (prefix[ends] - prefix[starts]) * up[np.maximum(ends - 1, 0)]
+        return _mix64(folded ^ (lengths.astype(np.uint64) * _POLY))
 
-    A text with no words gets a signature of all ``2**32 - 1``; two such texts compare equal. Every
-    signature that is compared must use the same ``num_perm``, ``ngram`` and ``seed``.
-    """
+
+def text_fingerprints(texts: list[str], num_perm: int = 128, ngram: int = 3, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``(signatures, text_hashes)`` of a batch, from one tokenisation: the ``minhash_signatures``
+    and a 64-bit hash of each text's case-folded word sequence (the exact-duplicate key: case,
+    spacing and punctuation do not count, word order does)."""
     if num_perm <= 0:
         raise ValueError(f"num_perm must be positive, got {num_perm}")
     count = len(texts)
     if count == 0:
-        return np.zeros((0, num_perm), np.uint32)
-    shingle_hashes, owner = _shingle_hashes(texts, ngram)
+        return np.zeros((0, num_perm), np.uint32), np.zeros(0, np.uint64)
+    words, text_of_word = _word_hashes(texts)
+    shingle_hashes, owner = _shingle_hashes(words, text_of_word, count, ngram)
     salt = _mix64(np.array([seed & (2**64 - 1)], dtype=np.uint64))[0]
     mixed = _mix64(shingle_hashes ^ salt)
     bins = (mixed & _LOW32) % np.uint64(num_perm)
@@ -157,7 +168,16 @@ def minhash_signatures(texts: list[str], num_perm: int = 128, ngram: int = 3, se
     signatures = signatures.reshape(count, num_perm)
     _densify(signatures, salt)
     signatures[signatures == _EMPTY] = _EMPTY_SIGNATURE_VALUE  # texts without words
-    return signatures.astype(np.uint32)
+    return signatures.astype(np.uint32), _sequence_hashes(words, text_of_word, count)
+
+
+def minhash_signatures(texts: list[str], num_perm: int = 128, ngram: int = 3, seed: int = 1) -> np.ndarray:
+    """``[len(texts), num_perm]`` uint32 signatures of the texts' word-shingle sets.
+
+    A text with no words gets a signature of all ``2**32 - 1``; two such texts compare equal. Every
+    signature that is compared must use the same ``num_perm``, ``ngram`` and ``seed``.
+    """
+    return text_fingerprints(texts, num_perm, ngram, seed)[0]
 
 
 _PROBE_STEP = np.uint64(0xD1B54A32D192ED03)

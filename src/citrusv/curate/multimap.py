@@ -65,8 +65,12 @@ class SortedMultiMap:
         owners, values = [], []
         for run_keys, run_values in self._runs:
             lo = np.searchsorted(run_keys, keys, side="left")
-            hi = np.searchsorted(run_keys, keys, side="right")
-            owner, position = expand_ranges(lo, hi)
+            found = np.flatnonzero(run_keys[np.minimum(lo, run_keys.size - 1)] == keys)
+            if found.size == 0:  # the usual case: most keys are in no run
+                continue
+            hi = np.searchsorted(run_keys, keys[found], side="right")
+            owner, position = expand_ranges(lo[found], hi)
+            owner = found[owner]
             if owner.size:
                 owners.append(owner)
                 values.append(run_values[position])

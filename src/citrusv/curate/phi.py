@@ -69,68 +69,73 @@ _ZH_NOT_NAMES = {"谢谢", "感谢", "请问", "您好", "你好", "主治", "�
 _PROVINCES = ("北京|天津|上海|重庆|河北|山西|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北|湖南|广东|海南|"
               "四川|贵州|云南|陕西|甘肃|青海|台湾|内蒙古|广西|西藏|宁夏|新疆|香港|澳门")
 
-# (kind, language, compiled pattern, group holding the PHI: 0 for the whole match)
-_RULES: list[tuple[str, str, re.Pattern[str], int]] = []
+# (kind, language, compiled pattern, group holding the PHI: 0 for the whole match, what a match needs)
+_RULES: list[tuple[str, str, re.Pattern[str], int, str]] = []
 
 
-def _rule(kind: str, lang: str, pattern: str, group: int = 0, flags: int = 0) -> None:
-    _RULES.append((kind, lang, re.compile(pattern, flags), group))
+def _rule(kind: str, lang: str, pattern: str, group: int = 0, flags: int = 0, needs: str = "") -> None:
+    """Register a rule; ``needs`` lists what any match must contain (``d`` a digit, ``c`` a CJK
+    character, or literal characters such as ``@``), so texts without them skip the rule: each
+    full pattern costs a scan of the text, and most texts have no digit or no CJK."""
+    _RULES.append((kind, lang, re.compile(pattern, flags), group, needs))
 
 
 # EMAIL
-_rule("EMAIL", "any", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_rule("EMAIL", "any", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}", needs="@")
 # ID: Chinese resident ID card, US SSN
-_rule("ID", "zh", r"(?<![\dA-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![\dA-Za-z])")
-_rule("ID", "en", r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])")
-_rule("ID", "en", r"(?i)\b(?:SSN|social security (?:number|no\.?))\s*[:#]?\s*(\d[\d -]{6,}\d)", 1)
+_rule("ID", "zh", r"(?<![\dA-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![\dA-Za-z])", needs="d")
+_rule("ID", "en", r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])", needs="d")
+_rule("ID", "en", r"(?i)\b(?:SSN|social security (?:number|no\.?))\s*[:#]?\s*(\d[\d -]{6,}\d)", 1, needs="d")
 # MRN: the number after a record label
 _rule("MRN", "en", r"(?i)\b(?:MRN|medical record (?:number|no\.?|#)|record (?:number|no\.?|#)|patient id|"
                    r"hospital (?:number|no\.?)|account (?:number|no\.?)|case (?:number|no\.?))\s*[:#]?\s*"
-                   r"([A-Z]{0,3}-?\d[\dA-Z-]{3,})", 1)
+                   r"([A-Z]{0,3}-?\d[\dA-Z-]{3,})", 1, needs="d")
 _rule("MRN", "zh", r"(?:住院号|病历号|门诊号|病案号|就诊号|就诊卡号|医保卡号|医保号|社保卡号|登记号|ID号|患者ID|检查号|影像号)"
-                   r"\s*[:：#]?\s*([A-Za-z]{0,3}-?\d[\dA-Za-z-]{2,})", 1)
+                   r"\s*[:：#]?\s*([A-Za-z]{0,3}-?\d[\dA-Za-z-]{2,})", 1, needs="d")
 # PHONE
-_rule("PHONE", "zh", r"(?<![\d.])(?:\+?86[-\s]?)?1[3-9]\d(?:[-\s]?\d{4}){2}(?!\d|\.\d)")
-_rule("PHONE", "zh", r"(?<![\d.-])0\d{2,3}-\d{7,8}(?!\d|\.\d)")
-_rule("PHONE", "en", r"(?<![\d/.-])(?:\+?1[-.\s])?(?:\(\d{3}\)\s?|\d{3}[-.\s])\d{3}[-.\s]\d{4}(?![\d/-]|\.\d)")
+_rule("PHONE", "zh", r"(?<![\d.])(?:\+?86[-\s]?)?1[3-9]\d(?:[-\s]?\d{4}){2}(?!\d|\.\d)", needs="d")
+_rule("PHONE", "zh", r"(?<![\d.-])0\d{2,3}-\d{7,8}(?!\d|\.\d)", needs="d")
+_rule("PHONE", "en", r"(?<![\d/.-])(?:\+?1[-.\s])?(?:\(\d{3}\)\s?|\d{3}[-.\s])\d{3}[-.\s]\d{4}(?![\d/-]|\.\d)", needs="d")
 _rule("PHONE", "any", r"(?i)(?:\b(?:phone|tel|telephone|mobile|cell|fax|contact)\b|电话|手机|联系方式|座机|微信)"
-                      r"(?:\s*(?:number|no\.?|号码?))?\s*[:：#]?\s*(\+?\d[\d\s()-]{5,}\d)", 1)
+                      r"(?:\s*(?:number|no\.?|号码?))?\s*[:：#]?\s*(\+?\d[\d\s()-]{5,}\d)", 1, needs="d")
 # DATE
-_rule("DATE", "zh", r"(?:\d{4}|[一二三四五六七八九〇零]{4})\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*[日号])?")
-_rule("DATE", "zh", r"(?<![\d.])\d{1,2}\s*月\s*\d{1,2}\s*[日号]")
-_rule("DATE", "any", r"(?<![\d./-])(?:19|20)\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])(?![\d/-]|\.\d)")
-_rule("DATE", "en", r"(?<![\d./-])(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/(?:\d{4}|\d{2})(?![\d/-]|\.\d)")
-_rule("DATE", "en", rf"\b{_MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?\b")
-_rule("DATE", "en", rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTHS}\.?,?\s+\d{{4}}\b")
-_rule("DATE", "en", rf"\b{_MONTHS}\.?,?\s+(?:19|20)\d{{2}}\b")
+_rule("DATE", "zh", r"(?:\d{4}|[一二三四五六七八九〇零]{4})\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*[日号])?", needs="c")
+_rule("DATE", "zh", r"(?<![\d.])\d{1,2}\s*月\s*\d{1,2}\s*[日号]", needs="cd")
+_rule("DATE", "any", r"(?<![\d./-])(?:19|20)\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])(?![\d/-]|\.\d)", needs="d")
+_rule("DATE", "en", r"(?<![\d./-])(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/(?:\d{4}|\d{2})(?![\d/-]|\.\d)", needs="d")
+_rule("DATE", "en", rf"\b{_MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?\b", needs="d")
+_rule("DATE", "en", rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTHS}\.?,?\s+\d{{4}}\b", needs="d")
+_rule("DATE", "en", rf"\b{_MONTHS}\.?,?\s+(?:19|20)\d{{2}}\b", needs="d")
 # ADDRESS
 _ZH_ADMIN = rf"[{_CJK}]{{1,7}}?(?:市|州|盟|地区)"
 _ZH_DIST = rf"[{_CJK}]{{1,7}}?(?:区|县|旗|镇|乡|街道)"
 _ZH_ROAD = rf"[{_CJK}\d]{{1,10}}?(?:路|街|巷|大道|胡同|弄)(?:\d+号)?(?:\d+(?:栋|幢|号楼|单元|楼|层|室|号))*"
 _rule("ADDRESS", "zh", rf"(?:{_PROVINCES})(?:省|市|自治区|特别行政区|壮族自治区|回族自治区|维吾尔自治区)?"
-                       rf"(?:{_ZH_ADMIN})?(?:{_ZH_DIST})?(?:{_ZH_ROAD})?")
-_rule("ADDRESS", "zh", rf"[{_CJK}]{{2,5}}市(?:{_ZH_DIST})(?:{_ZH_ROAD})?")
-_rule("ADDRESS", "zh", rf"[{_CJK}]{{1,10}}?(?:路|街|巷|大道|胡同|弄)\d+号(?:\d+(?:栋|幢|号楼|单元|楼|层|室|号))*")
-_rule("ADDRESS", "zh", rf"(?:住址|地址)\s*[:：]\s*([{_CJK}\d\-]{{3,30}})", 1)
+                       rf"(?:{_ZH_ADMIN})?(?:{_ZH_DIST})?(?:{_ZH_ROAD})?", needs="c")
+_rule("ADDRESS", "zh", rf"[{_CJK}]{{2,5}}市(?:{_ZH_DIST})(?:{_ZH_ROAD})?", needs="c")
+_rule("ADDRESS", "zh", rf"[{_CJK}]{{1,10}}?(?:路|街|巷|大道|胡同|弄)\d+号(?:\d+(?:栋|幢|号楼|单元|楼|层|室|号))*", needs="cd")
+_rule("ADDRESS", "zh", rf"(?:住址|地址)\s*[:：]\s*([{_CJK}\d\-]{{3,30}})", 1, needs="c")
 _rule("ADDRESS", "en", r"\b\d{1,5}\s+(?:[A-Z][a-z]+\s+){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|"
                        r"Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Highway|Hwy)\b\.?"
                        r"(?:,?\s*(?:Apt|Apartment|Suite|Unit|#)\.?\s*\w+)?"
-                       r"(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)?(?:,\s*[A-Z]{2}(?:\s+\d{5}(?:-\d{4})?)?)?")
+                       r"(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)?(?:,\s*[A-Z]{2}(?:\s+\d{5}(?:-\d{4})?)?)?", needs="d")
 _US_STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|"
               "ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|DC")
-_rule("ADDRESS", "en", rf"\b[A-Z][a-z]+(?:\s[A-Z][a-z]+)?,\s*\b(?:{_US_STATES})\s+\d{{5}}(?:-\d{{4}})?\b")
+_rule("ADDRESS", "en", rf"\b[A-Z][a-z]+(?:\s[A-Z][a-z]+)?,\s*\b(?:{_US_STATES})\s+\d{{5}}(?:-\d{{4}})?\b", needs="d")
 # AGE over 89 (the number only)
-_rule("AGE", "en", r"(?i)\bage[d]?\s*(?:of\s*)?[:=]?\s*(\d{2,3})\b", 1)
-_rule("AGE", "en", r"(?i)\b(\d{2,3})\s*(?:-\s*)?(?:years?|yrs?|y/o|yo)\b", 1)
-_rule("AGE", "zh", r"(\d{2,3})\s*(?:周岁|岁)", 1)
-_rule("AGE", "zh", r"年龄\s*[:：]?\s*(\d{2,3})", 1)
+_rule("AGE", "en", r"(?i)\bage[d]?\s*(?:of\s*)?[:=]?\s*(\d{2,3})\b", 1, needs="d")
+_rule("AGE", "en", r"(?i)\b(\d{2,3})\s*(?:-\s*)?(?:years?|yrs?|y/o|yo)\b", 1, needs="d")
+_rule("AGE", "zh", r"(\d{2,3})\s*(?:周岁|岁)", 1, needs="cd")
+_rule("AGE", "zh", r"年龄\s*[:：]?\s*(\d{2,3})", 1, needs="cd")
 # NAME after titles
 _rule("NAME", "en", r"\b(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Doctor|Professor|Nurse)\.?\s+([A-Z][a-zA-Z'-]+(?:\s+[A-Z][a-zA-Z'-]+)?)", 1)
 _rule("NAME", "en", r"(?<!drug )(?<!brand )(?<!generic )(?<!trade )(?<!file )(?<!product )(?<!test )"
-                   r"(?i:\b(?:patient(?:'s)? name|full name|name))\s*:\s*([A-Z][a-zA-Z'-]+(?:\s+[A-Z][a-zA-Z'-]+){0,2})", 1)
-_rule("NAME", "zh", rf"(?:姓名|患者姓名)\s*[:：]\s*([{_CJK}]{{2,4}})", 1)
+                   r"(?i:\b(?:patient(?:'s)? name|full name|name))\s*:\s*([A-Z][a-zA-Z'-]+(?:\s+[A-Z][a-zA-Z'-]+){0,2})", 1, needs=":")
+_rule("NAME", "zh", rf"(?:姓名|患者姓名)\s*[:：]\s*([{_CJK}]{{2,4}})", 1, needs="c")
 
 _ZH_TITLE_RE = re.compile(_ZH_TITLES)
+_DIGIT = re.compile(r"\d")
+_CJK_CHAR = re.compile(f"[{_CJK}]")
 _CJK_RUN_END = re.compile(rf"[{_CJK}]{{1,3}}$")
 # Surname characters that are more often function words right before a title ("和医生", "向医生").
 _ZH_FUNCTION_SURNAMES = set("和向于时万成应全从与及而也还就都能")
@@ -194,8 +199,11 @@ def find_phi(text: str, lang: str = "auto") -> list[PHISpan]:
     if lang not in _LANGS:
         raise ValueError(f"lang must be one of {_LANGS}, got {lang!r}")
     found: list[PHISpan] = []
-    for kind, rule_lang, pattern, group in _RULES:
+    has = {"d": _DIGIT.search(text) is not None, "c": _CJK_CHAR.search(text) is not None}
+    for kind, rule_lang, pattern, group, needs in _RULES:
         if lang != "auto" and rule_lang not in ("any", lang):
+            continue
+        if not all(has[n] if n in has else n in text for n in needs):
             continue
         for match in pattern.finditer(text):
             start, end = match.span(group)
@@ -208,7 +216,7 @@ def find_phi(text: str, lang: str = "auto") -> list[PHISpan]:
                     start += lead.end()
             if start < end and _accept(kind, stripped):
                 found.append(PHISpan(kind, start, end, text[start:end]))
-    if lang in ("auto", "zh"):
+    if lang in ("auto", "zh") and has["c"]:
         found.extend(PHISpan("NAME", a, b, text[a:b]) for a, b in _zh_title_names(text))
     priority = {kind: i for i, kind in enumerate(PHI_KINDS)}
     found.sort(key=lambda s: (-(s.end - s.start), priority[s.kind], s.start))
