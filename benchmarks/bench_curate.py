@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import tempfile
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -217,41 +216,28 @@ def bench_phash(count: int, workers: int, tmp: Path) -> dict:
             "files_images_per_s": round(count / files_s), "arrays_images_per_s_one_process": round(count / arrays_s)}
 
 
-class PeakMemory:
-    """Samples the resident memory of this process and of all its descendants every 0.2 s."""
+def _peak_memory(process) -> tuple[int, int]:
+    """Poll a running ``subprocess.Popen`` every 0.2 s until it exits: the peak resident memory of
+    the process itself and of the process with all its descendants (its workers)."""
+    import psutil
 
-    def __init__(self):
-        import psutil
-
-        self._process = psutil.Process()
-        self.driver = self.total = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        import psutil
-
-        while not self._stop.is_set():
-            try:
-                driver = self._process.memory_info().rss
-                children = sum(c.memory_info().rss for c in self._process.children(recursive=True))
-            except psutil.Error:
-                continue
-            self.driver, self.total = max(self.driver, driver), max(self.total, driver + children)
-            self._stop.wait(0.2)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+    root = psutil.Process(process.pid)
+    driver = total = 0
+    while process.poll() is None:
+        try:
+            own = root.memory_info().rss
+            children = sum(c.memory_info().rss for c in root.children(recursive=True))
+        except psutil.Error:
+            continue
+        driver, total = max(driver, own), max(total, own + children)
+        time.sleep(0.2)
+    return driver, total
 
 
 def bench_run(rows: int, workers: int, tmp: Path) -> dict:
-    from citrusv.curate.config import CurationConfig
-    from citrusv.curate.pipeline import run_curation
+    """``citrusv curate run`` in a fresh process (so the benchmark's own memory does not count)."""
+    import subprocess
+    import sys
 
     texts, _ = corpus(rows, seed=2)
     source = tmp / "rows.jsonl"
@@ -259,16 +245,20 @@ def bench_run(rows: int, workers: int, tmp: Path) -> dict:
         for i, text in enumerate(texts):
             handle.write(json.dumps(_row(i, text)) + "\n")
     del texts
-    config = CurationConfig.from_dict({"sources": [str(source)], "workers": workers, "charts": False,
-                                       "filters": {"min_tokens": 5}, "dicom_deid": False})
+    config = tmp / "run.yaml"
+    config.write_text(json.dumps({"workers": workers, "charts": False, "filters": {"min_tokens": 5}, "dicom_deid": False}))
     out = tmp / "run"
-    with PeakMemory() as peak:
-        start = time.perf_counter()
-        summary = run_curation(config, out)
-        seconds = time.perf_counter() - start
+    command = [sys.executable, "-c", "import sys; from citrusv.cli import main; sys.exit(main())",
+               "curate", "run", "--config", str(config), "--source", str(source), "--out", str(out)]
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    driver, total = _peak_memory(process)
+    seconds = time.perf_counter() - start
+    if process.returncode != 0:
+        raise RuntimeError(f"curate run failed: {process.stderr.read().decode()[-2000:]}")
+    summary = json.loads((out / "report.json").read_text())
     return {"rows": rows, "workers": workers, "seconds": round(seconds, 1), "rows_per_s": round(rows / seconds),
-            "kept": summary["kept"], "peak_rss_driver_mb": round(peak.driver / 2**20),
-            "peak_rss_total_mb": round(peak.total / 2**20),
+            "kept": summary.get("kept"), "peak_rss_driver_mb": round(driver / 2**20), "peak_rss_total_mb": round(total / 2**20),
             "state_mb_on_disk": round(sum(p.stat().st_size for p in (out / "state").iterdir()) / 2**20)}
 
 
