@@ -242,6 +242,12 @@ class _Signatures:
     def get(self, keys: np.ndarray) -> np.ndarray:
         """``[len(keys), num_perm]`` signatures of ``keys``."""
         keys = np.asarray(keys, dtype=np.int64)
+        if keys.size == 1:  # the usual case: one candidate to verify
+            key = int(keys[0])
+            if key >= self._tail_start:
+                return self._tail[key - self._tail_start][None, :]
+            segment = int(np.searchsorted(self._segment_starts, key, side="right")) - 1
+            return np.asarray(self._segment(segment)[key - int(self._segment_starts[segment])])[None, :]
         out = np.empty((keys.size, self.num_perm), dtype=np.uint32)
         in_tail = keys >= self._tail_start
         out[in_tail] = self._tail[keys[in_tail] - self._tail_start]
@@ -332,6 +338,8 @@ class Deduplicator:
         return out
 
     def _signatures_of(self, keys: np.ndarray, batch: _Batch) -> np.ndarray:
+        if keys.size == 1 and keys[0] >= batch.base:
+            return batch.fps[batch.kept[int(keys[0]) - batch.base]].text_sig[None, :]
         out = np.empty((keys.size, self.config.num_perm), dtype=np.uint32)
         old = keys < batch.base
         out[old] = self._signatures.get(keys[old])
@@ -379,18 +387,28 @@ class Deduplicator:
             return "dup_image", int(near[ok][best])
         if fp.kind == "text":
             if exact.size:
-                equal = exact[self._text_hashes_of(exact, batch) == np.uint64(fp.text_hash)]
-                if equal.size:
-                    return "dup_text_exact", int(equal.min())
+                if exact.size == 1:  # the usual case, without array work
+                    key = int(exact[0])
+                    same = (int(self._text_hash.data[key]) if key < batch.base
+                            else batch.fps[batch.kept[key - batch.base]].text_hash) == fp.text_hash
+                    if same:
+                        return "dup_text_exact", key
+                else:
+                    equal = exact[self._text_hashes_of(exact, batch) == np.uint64(fp.text_hash)]
+                    if equal.size:
+                        return "dup_text_exact", int(equal.min())
             if near.size == 0:
                 return None
             similarity = (self._signatures_of(near, batch) == fp.text_sig[None, :]).mean(axis=1)
+            if near.size == 1:
+                return ("dup_text_near", int(near[0])) if similarity[0] >= threshold else None
             ok = similarity >= threshold
             if not ok.any():
                 return None
             best = np.lexsort((near[ok], -similarity[ok]))[0]
             return "dup_text_near", int(near[ok][best])
-        candidates = np.union1d(exact, near)  # pair: images and text must both match
+        # pair: images and text must both match (the candidate lists are already unique)
+        candidates = near if exact.size == 0 else exact if near.size == 0 else np.union1d(exact, near)
         if candidates.size == 0:
             return None
         candidates = candidates[self._image_distances(fp.image_hashes, candidates, batch) <= radius]
@@ -558,13 +576,17 @@ class Deduplicator:
 
 
 def _group(rows: np.ndarray, keys: np.ndarray, n: int) -> dict[int, np.ndarray]:
-    """``{row: unique candidate keys}`` from parallel arrays of (row, key) hits."""
+    """``{row: sorted unique candidate keys}`` from parallel arrays of (row, key) hits."""
     if rows.size == 0:
         return {}
     order = np.lexsort((keys, rows))
     rows, keys = rows[order], keys[order].astype(np.int64)
-    bounds = np.flatnonzero(np.diff(rows)) + 1
-    return {int(r[0]): np.unique(k) for r, k in zip(np.split(rows, bounds), np.split(keys, bounds))}
+    distinct = np.ones(rows.size, dtype=bool)
+    distinct[1:] = (rows[1:] != rows[:-1]) | (keys[1:] != keys[:-1])
+    rows, keys = rows[distinct], keys[distinct]
+    starts = np.flatnonzero(np.concatenate([[True], rows[1:] != rows[:-1]]))
+    ends = np.append(starts[1:], rows.size)
+    return {row: keys[a:b] for row, a, b in zip(rows[starts].tolist(), starts.tolist(), ends.tolist())}
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
