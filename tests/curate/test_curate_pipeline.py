@@ -209,17 +209,20 @@ def test_cli(sources, tmp_path, capsys):
     parser = argparse.ArgumentParser()
     curate.add_parser(parser.add_subparsers(dest="command"))
     out = tmp_path / "cli_out"
-    args = parser.parse_args(["curate", "run", "--out", str(out), "--workers", "0", "--shard-size", "50",
-                              "--set", "charts=false"] + [a for s in sources["sources"] for a in ("--source", s)])
+    config = tmp_path / "curate.yaml"  # the spelling: citrusv curate run CONFIG.yaml
+    config.write_text("workers: 0\nshard_size: 50\ncharts: false\n")
+    args = parser.parse_args(["curate", "run", str(config), "--out", str(out)]
+                             + [a for s in sources["sources"] for a in ("--source", s)])
     assert args.run(args) == 0
+    assert json.loads((out / "run.json").read_text())["shard_size"] == 50
     assert "rows in" in capsys.readouterr().out
     args = parser.parse_args(["curate", "report", str(out), "--no-charts"])
     assert args.run(args) == 0
-    args = parser.parse_args(["curate", "dicom-qc", str(Path(sources["sources"][2]))])
+    args = parser.parse_args(["curate", "qc-dicom", str(Path(sources["sources"][2]))])
     assert args.run(args) == 1  # one series rejected
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     assert sorted(x["accepted"] for x in lines) == [False, True]
-    args = parser.parse_args(["curate", "dicom-deid", str(Path(sources["sources"][2]) / "good"), str(tmp_path / "deid"),
+    args = parser.parse_args(["curate", "deid-dicom", str(Path(sources["sources"][2]) / "good"), str(tmp_path / "deid"),
                               "--secret-file", str(tmp_path / "key")])
     assert args.run(args) == 0
     assert len((tmp_path / "deid" / "audit.jsonl").read_text().splitlines()) == 4

@@ -16,6 +16,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="curate_command", required=True, metavar="ACTION")
 
     run = sub.add_parser("run", help="run or resume the pipeline into --out")
+    run.add_argument("config_file", type=Path, nargs="?", default=None, metavar="CONFIG.yaml",
+                     help="YAML CurationConfig (same as --config)")
     run.add_argument("--config", type=Path, default=None, help="YAML CurationConfig (default: built-in defaults)")
     run.add_argument("--source", action="append", default=[], metavar="PATH",
                      help="JSONL / Parquet file, image folder or DICOM folder (repeatable; adds to the config's)")
@@ -34,7 +36,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     report.add_argument("--no-charts", action="store_true")
     report.set_defaults(run=_report)
 
-    qc = sub.add_parser("dicom-qc", help="check the series in a DICOM folder; prints one JSON line per series")
+    qc = sub.add_parser("dicom-qc", aliases=["qc-dicom"], help="check the series in a DICOM folder; prints one JSON line per series")
     qc.add_argument("folder", type=Path)
     qc.set_defaults(run=_dicom_qc)
 
@@ -43,7 +45,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--out", type=Path, required=True, help="model file (.npz) for tagging.modality_model")
     train.set_defaults(run=_train_modality)
 
-    deid = sub.add_parser("dicom-deid", help="de-identify every DICOM file under a folder (PS3.15 Basic Profile)")
+    deid = sub.add_parser("dicom-deid", aliases=["deid-dicom"], help="de-identify every DICOM file under a folder (PS3.15 Basic Profile)")
     deid.add_argument("folder", type=Path)
     deid.add_argument("out", type=Path)
     deid.add_argument("--secret-file", type=Path, required=True, help="hex secret (created if absent); keep it private")
@@ -67,7 +69,9 @@ def _run(args: argparse.Namespace) -> int:
     for flag, key in (("workers", "workers"), ("shard_size", "shard_size"), ("engine", "engine")):
         if getattr(args, flag) is not None:
             overrides[key] = getattr(args, flag)
-    config = load_config(args.config, overrides)
+    if args.config_file is not None and args.config is not None and args.config_file != args.config:
+        raise ValueError(f"two configs given: {args.config_file} and --config {args.config}")
+    config = load_config(args.config_file or args.config, overrides)
     if args.source:
         from ..curate.sources import SourceSpec
 
