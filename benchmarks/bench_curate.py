@@ -37,7 +37,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-
 from _report import REPO, write_report
 
 
@@ -85,7 +84,8 @@ def _signature_kernel(path: str) -> tuple[int, float]:
     from citrusv.curate.dedup import row_text
     from citrusv.curate.minhash import minhash_signatures
 
-    texts = [row_text(json.loads(line)) for line in open(path, encoding="utf-8")]
+    with open(path, encoding="utf-8") as handle:
+        texts = [row_text(json.loads(line)) for line in handle]
     start = time.perf_counter()
     minhash_signatures(texts)
     return len(texts), time.perf_counter() - start
@@ -94,7 +94,8 @@ def _signature_kernel(path: str) -> tuple[int, float]:
 def _fingerprint_shard(path: str) -> tuple[list[str], list]:
     from citrusv.curate.dedup import DedupConfig, fingerprints
 
-    rows = [json.loads(line) for line in open(path, encoding="utf-8")]
+    with open(path, encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle]
     return [r["id"] for r in rows], fingerprints(rows, DedupConfig(), None)
 
 
@@ -242,8 +243,7 @@ def bench_run(rows: int, workers: int, tmp: Path) -> dict:
     texts, _ = corpus(rows, seed=2)
     source = tmp / "rows.jsonl"
     with open(source, "w", encoding="utf-8") as handle:
-        for i, text in enumerate(texts):
-            handle.write(json.dumps(_row(i, text)) + "\n")
+        handle.writelines(json.dumps(_row(i, text)) + "\n" for i, text in enumerate(texts))
     del texts
     config = tmp / "run.yaml"
     config.write_text(json.dumps({"workers": workers, "charts": False, "filters": {"min_tokens": 5}, "dicom_deid": False}))

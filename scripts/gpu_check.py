@@ -24,7 +24,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
@@ -135,7 +134,7 @@ def main() -> int:
                             ("training", lambda: check_training(checkpoint, Path(tmp)))):
             try:
                 report[name] = check()
-            except Exception as err:  # report every check, then fail
+            except Exception as err:  # noqa: BLE001 - report every check, then fail
                 report[name] = {"ok": False, "error": f"{type(err).__name__}: {err}"}
             print(name, json.dumps(report[name]), flush=True)
     report["ok"] = all(report[k]["ok"] for k in ("inference", "training"))

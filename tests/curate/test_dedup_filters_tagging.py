@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from citrusv.curate.dedup import DedupConfig, Deduplicator, fingerprint, fingerprints, row_text
+from citrusv.curate.dedup import (
+    DedupConfig,
+    Deduplicator,
+    fingerprint,
+    fingerprints,
+    row_text,
+)
 from citrusv.curate.filters import (
     ImageSizeFilter,
     RegexFilter,

@@ -29,7 +29,6 @@ row (16.8M rows: about 2.5 GB). ``load_state`` rebuilds the index from those fil
 from __future__ import annotations
 
 import io
-import os
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from .._fileio import atomic_write_bytes
 from .minhash import _mix64, band_keys, lsh_params, text_fingerprints
 from .multimap import SortedMultiMap
 from .phash import hamming_band_keys, hamming_bands
@@ -527,11 +527,11 @@ class Deduplicator:
                  kind=self._kind.view()[start:stop], text_hash=self._text_hash.view()[start:stop],
                  has_text=self._has_text.view()[start:stop], image_counts=np.diff(offsets),
                  images=self._images.view()[offsets[0]:offsets[-1]], settings=np.array(self._settings()))
-        _atomic_write(path, buffer.getvalue())
+        atomic_write_bytes(path, buffer.getvalue())
         signature_path = path.with_suffix(".sig.npy")
         buffer = io.BytesIO()
         np.save(buffer, self._signatures.tail())
-        _atomic_write(signature_path, buffer.getvalue())
+        atomic_write_bytes(signature_path, buffer.getvalue())
         self._signatures.spill(signature_path)
         self._saved = stop
 
@@ -587,13 +587,3 @@ def _group(rows: np.ndarray, keys: np.ndarray, n: int) -> dict[int, np.ndarray]:
     starts = np.flatnonzero(np.concatenate([[True], rows[1:] != rows[:-1]]))
     ends = np.append(starts[1:], rows.size)
     return {row: keys[a:b] for row, a, b in zip(rows[starts].tolist(), starts.tolist(), ends.tolist())}
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)

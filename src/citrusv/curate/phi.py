@@ -203,7 +203,7 @@ def find_phi(text: str, lang: str = "auto") -> list[PHISpan]:
     for kind, rule_lang, pattern, group, needs in _RULES:
         if lang != "auto" and rule_lang not in ("any", lang):
             continue
-        if not all(has[n] if n in has else n in text for n in needs):
+        if not all(has.get(n, n in text) for n in needs):
             continue
         for match in pattern.finditer(text):
             start, end = match.span(group)

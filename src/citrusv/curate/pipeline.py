@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._fileio import atomic_write_bytes
 from .config import CurationConfig
 from .dedup import Deduplicator, fingerprints
 from .sources import SchemaStage, ShardSpec, plan_shards, read_shard, strip_internal
@@ -232,23 +233,8 @@ def _run_on_ray(config: CurationConfig, out: Path, todo: Iterable[ShardSpec],
 
 
 def _atomic_write_lines(path: Path, lines: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n" for line in lines)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, "".join(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n"
+                                     for line in lines).encode("utf-8"))
 
 
 def read_manifest(out_dir: str | Path) -> list[dict[str, Any]]:
@@ -289,7 +275,7 @@ def _check_run_config(out_dir: Path, config: CurationConfig) -> None:
             raise ValueError(f"{out_dir} holds a run with different settings ({', '.join(changed)}); "
                              "use a new output folder or the same config to resume")
     else:
-        _atomic_write_bytes(path, json.dumps(settings, indent=2).encode())
+        atomic_write_bytes(path, json.dumps(settings, indent=2).encode())
 
 
 def _commit(out_dir: Path, dedup: Deduplicator | None, result: ShardResult) -> dict[str, Any]:
