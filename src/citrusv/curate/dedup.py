@@ -431,7 +431,6 @@ class Deduplicator:
         """
         if len(ids) != len(fps):
             raise ValueError(f"{len(ids)} ids for {len(fps)} fingerprints")
-        n = len(fps)
         batch = _Batch(list(map(str, ids)), list(fps), base=len(self))
         kinds = np.array([_KIND_CODE[fp.kind] for fp in fps], dtype=np.uint8)
         texted = np.array([fp.text_hash is not None and fp.kind != "image" for fp in fps], dtype=bool)
@@ -444,11 +443,11 @@ class Deduplicator:
 
         # candidates among rows kept by earlier batches: (row, key) pairs
         q, k = self._exact.lookup(exact_keys)
-        global_exact = _group(t_rows[q], k, n)
+        global_exact = _group(t_rows[q], k)
         q, k = self._lsh.lookup(lsh_keys.ravel())
-        global_near = _group(t_rows[q // self.bands], k, n)
+        global_near = _group(t_rows[q // self.bands], k)
         q, k = self._image_index.lookup(image_keys.ravel())
-        global_near.update(_group(i_rows[q // len(self._image_bands)], k, n))
+        global_near.update(_group(i_rows[q // len(self._image_bands)], k))
 
         # keys shared by several rows of this batch: only those can make a row a duplicate of an
         # earlier row of the same batch (tracked in small dicts while the batch is decided)
@@ -575,7 +574,7 @@ class Deduplicator:
             self._saved = len(self)
 
 
-def _group(rows: np.ndarray, keys: np.ndarray, n: int) -> dict[int, np.ndarray]:
+def _group(rows: np.ndarray, keys: np.ndarray) -> dict[int, np.ndarray]:
     """``{row: sorted unique candidate keys}`` from parallel arrays of (row, key) hits."""
     if rows.size == 0:
         return {}
