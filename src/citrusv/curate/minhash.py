@@ -72,15 +72,21 @@ _ASCII_CLASS = bytes(c if chr(c).isalnum() or c in (0x00, 0x5F) else 0x20 for c 
 _NON_WORD = re.compile(r"[^\w\x00]+", re.UNICODE)
 
 
+_POWERS_CACHED = 1 << 23  # 2 × 64 MB at most stay cached; a longer batch computes its own
+
+
 def _powers(length: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(BASE**k, BASE**-k)`` modulo 2**64 for ``k < length`` (grown on demand, cached)."""
-    up = _POWERS["up"]
-    if up.size < length:
-        size = max(length, 2 * up.size)
-        with np.errstate(over="ignore"):
-            _POWERS["up"] = np.cumprod(np.concatenate([[np.uint64(1)], np.full(size - 1, _BASE)]), dtype=np.uint64)
-            _POWERS["down"] = np.cumprod(np.concatenate([[np.uint64(1)], np.full(size - 1, _BASE_INVERSE)]), dtype=np.uint64)
-    return _POWERS["up"][:length], _POWERS["down"][:length]
+    """``(BASE**k, BASE**-k)`` modulo 2**64 for ``k < length`` (grown on demand, cached up to
+    ``_POWERS_CACHED``)."""
+    if _POWERS["up"].size >= length:
+        return _POWERS["up"][:length], _POWERS["down"][:length]
+    size = max(length, min(2 * _POWERS["up"].size, _POWERS_CACHED))
+    with np.errstate(over="ignore"):
+        up = np.cumprod(np.concatenate([[np.uint64(1)], np.full(size - 1, _BASE)]), dtype=np.uint64)
+        down = np.cumprod(np.concatenate([[np.uint64(1)], np.full(size - 1, _BASE_INVERSE)]), dtype=np.uint64)
+    if size <= _POWERS_CACHED:
+        _POWERS["up"], _POWERS["down"] = up, down
+    return up[:length], down[:length]
 
 
 def _word_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
