@@ -278,3 +278,45 @@ def test_sigkill_then_resume(sources, reference, tmp_path):
     assert len(read_manifest(out)) == 2
     run_curation(_config(sources), out)
     assert _outputs(out) == reference
+
+
+def test_llm_dialogue_rewrite_in_pipeline(tmp_path):
+    """Dialogues with PHI go through the LLM rewrite (the enhancer's checks); the others cost no
+    request; a rewrite that still carries PHI drops the row with the reason."""
+    from citrusv.llm.fake_server import FakeOpenAIServer
+
+    def dialogue(rid, user, answer):
+        return {"id": rid, "messages": [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]}
+
+    rows = [dialogue("phi", "I am Mr. John Smith, call me at 617-555-0123. I take metformin 500 mg daily, is that fine?",
+                     "Metformin 500 mg daily is a usual starting dose; keep taking it with meals."),
+            dialogue("clean", "Is metformin 500 mg daily a usual starting dose for type 2 diabetes?",
+                     "Yes, 500 mg daily with meals is a usual starting dose."),
+            dialogue("stubborn", "I am Mrs. Ann Jones, my phone is 617-555-0199. Can I take ibuprofen 400 mg?",
+                     "Ibuprofen 400 mg is fine for most adults.")]
+    (tmp_path / "d.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+    def handler(request):
+        prompt = request["messages"][-1]["content"]
+        if "Smith" in prompt:
+            return json.dumps({"messages": [
+                {"role": "user", "content": "I take metformin 500 mg daily, is that fine?"},
+                {"role": "assistant", "content": "Metformin 500 mg daily is a usual starting dose; keep taking it with meals."}]})
+        return json.dumps({"messages": [  # still holds the phone number
+            {"role": "user", "content": "My phone is 617-555-0199. Can I take ibuprofen 400 mg?"},
+            {"role": "assistant", "content": "Ibuprofen 400 mg is fine for most adults."}]})
+
+    with FakeOpenAIServer(handler) as server:
+        config = CurationConfig.from_dict({"sources": [str(tmp_path / "d.jsonl")], "workers": 0, "charts": False,
+                                           "filters": {"min_tokens": 1}, "dedup": {"enabled": False},
+                                           "llm_deid": {"base_url": server.base_url, "model": "m"}})
+        summary = run_curation(config, tmp_path / "out")
+        assert len(server.calls) == 2  # the row without PHI was not sent
+    kept = {json.loads(line)["id"]: json.loads(line) for line in
+            (tmp_path / "out" / "shards" / "000-d-00000.jsonl").read_text().splitlines()}
+    assert set(kept) == {"phi", "clean"}
+    assert kept["phi"]["messages"][0]["content"] == "I take metformin 500 mg daily, is that fine?"
+    assert kept["clean"]["messages"][0]["content"] == rows[1]["messages"][0]["content"]
+    assert summary["dropped_by_stage"]["llm_deid"] == {"phi_remaining": 1}
+    manifest = json.loads((tmp_path / "out" / "manifest.jsonl").read_text().splitlines()[0])
+    assert manifest["llm_rewritten"] == 1

@@ -15,7 +15,7 @@ from .dicom_qc import QCConfig
 from .filters import RegexRule
 from .sources import SourceSpec
 
-__all__ = ["CurationConfig", "FilterConfig", "LLMTagConfig", "TaggingConfig", "load_config"]
+__all__ = ["CurationConfig", "FilterConfig", "LLMDeidConfig", "LLMEndpoint", "LLMTagConfig", "TaggingConfig", "load_config"]
 
 
 @dataclass
@@ -32,18 +32,43 @@ class FilterConfig:
 
 
 @dataclass
-class LLMTagConfig:
-    """Task / region tags from an OpenAI-compatible endpoint (``citrusv.curate.llm_tagging``)."""
+class LLMEndpoint:
+    """An OpenAI-compatible chat endpoint (``citrusv.llm.LLMClient``)."""
 
     base_url: str
     model: str
     api_key_env: str | None = None
     """Environment variable holding the API key (never the key itself: the config is saved)."""
     cache_dir: str | None = None
+    requests_per_minute: float | None = None
+
+    def client(self) -> Any:
+        """The ``LLMClient`` for this endpoint."""
+        import os
+
+        from ..llm import LLMClient
+
+        return LLMClient(self.base_url, self.model, api_key=os.environ.get(self.api_key_env, "") if self.api_key_env else None,
+                         cache_dir=self.cache_dir, requests_per_minute=self.requests_per_minute)
+
+
+@dataclass
+class LLMTagConfig(LLMEndpoint):
+    """Task / region tags from an OpenAI-compatible endpoint (``citrusv.curate.llm_tagging``)."""
+
     kinds: list[str] = field(default_factory=lambda: ["task", "region"])
     overwrite: bool = False
     """Replace tags the rules (or the source) set, instead of filling only missing kinds."""
-    requests_per_minute: float | None = None
+
+
+@dataclass
+class LLMDeidConfig(LLMEndpoint):
+    """LLM rewrite of dialogues without personal information (``citrusv.curate.llm_deid``)."""
+
+    only_with_phi: bool = True
+    """Send only dialogues in which the rule-based finder sees PHI (the others cost no request)."""
+    prompt_version: int | None = None
+    """Version of the ``deid_rewrite`` prompt (default: the newest)."""
 
 
 @dataclass
@@ -75,6 +100,9 @@ class CurationConfig:
     Ray instance is started). Workers read their own shards either way; dedup and commits stay in the
     driver."""
     filters: FilterConfig = field(default_factory=FilterConfig)
+    llm_deid: LLMDeidConfig | None = None
+    """Rewrite doctor–patient dialogues through an LLM, keeping only the medical content (before
+    the rule-based scrubbing; a rewrite that fails its checks drops the row with the reason)."""
     text_deid: bool = True
     """Scrub PHI from message text with ``citrusv.curate.phi.scrub_phi``."""
     dedup: DedupConfig = field(default_factory=DedupConfig)

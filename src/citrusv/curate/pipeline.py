@@ -108,6 +108,12 @@ def build_stages(config: CurationConfig, out_dir: str | Path) -> list[Stage]:
                                             load_token_counter(config.filters.tokenizer))]
     if config.filters.regex_rules:
         stages.append(RegexFilter(config.filters.regex_rules))
+    if config.llm_deid is not None:
+        from ..enhance.deid import DialogueDeidentifier
+        from .llm_deid import LLMDeidStage
+
+        deidentifier = DialogueDeidentifier(config.llm_deid.client(), prompt_version=config.llm_deid.prompt_version)
+        stages.append(LLMDeidStage(deidentifier, config.llm_deid.only_with_phi))
     if config.text_deid:
         stages.append(TextDeidStage())
     from .deid_dicom import DeidKeys
@@ -128,12 +134,9 @@ def build_stages(config: CurationConfig, out_dir: str | Path) -> list[Stage]:
                                                   config.tagging.modality_min_confidence))
         llm = config.tagging.llm
         if llm is not None:
-            from ..llm import LLMClient
             from .llm_tagging import LLMTagger, LLMTaggingStage
 
-            client = LLMClient(llm.base_url, llm.model, api_key=os.environ.get(llm.api_key_env, "") if llm.api_key_env else None,
-                               cache_dir=llm.cache_dir, requests_per_minute=llm.requests_per_minute)
-            stages.append(LLMTaggingStage(LLMTagger(client, tuple(llm.kinds)), llm.overwrite))
+            stages.append(LLMTaggingStage(LLMTagger(llm.client(), tuple(llm.kinds)), llm.overwrite))
     if config.dedup.enabled:
         stages.append(FingerprintStage(config.dedup))
     return stages
@@ -293,6 +296,7 @@ def _commit(out_dir: Path, dedup: Deduplicator | None, result: ShardResult) -> d
     tags: dict[str, Counter[str]] = {}
     phi: Counter[str] = Counter()
     llm_untagged = sum(row.get("_llm_untagged", 0) for row in kept)
+    llm_rewritten = sum(row.get("_llm_deid", 0) for row in kept)
     for row in kept:
         for kind, values in (row.get("tags") or {}).items():
             tags.setdefault(kind, Counter()).update(values)
@@ -309,7 +313,7 @@ def _commit(out_dir: Path, dedup: Deduplicator | None, result: ShardResult) -> d
         dedup.save_state(out_dir / "state" / f"{result.name}.npz")
     entry = {"shard": result.name, "rows_in": result.rows_in, "kept": len(kept), "dropped": len(dropped),
              "reasons": {s: dict(c) for s, c in reasons.items()}, "tags": {k: dict(c) for k, c in tags.items()},
-             "phi": dict(phi), "dicom_files": len(audits), "llm_untagged": llm_untagged, "time": time.time()}
+             "phi": dict(phi), "dicom_files": len(audits), "llm_untagged": llm_untagged, "llm_rewritten": llm_rewritten, "time": time.time()}
     _append_manifest(out_dir, entry)
     return entry
 
