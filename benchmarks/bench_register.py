@@ -107,7 +107,7 @@ def run(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--side", type=int, default=48)
-    parser.add_argument("--methods", nargs="+", default=["sitk", "voxelmorph"])
+    parser.add_argument("--methods", nargs="+", default=["sitk", "bspline", "voxelmorph"])
     parser.add_argument(
         "--no-mni", action="store_true", help="skip the nilearn MNI152 pair"
     )
@@ -122,7 +122,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(args.threads)
     defaults = RegistrationOptions(num_threads=args.threads)
-    options = {"sitk": defaults, "voxelmorph": defaults}
+    options = {"sitk": defaults, "bspline": defaults, "voxelmorph": defaults}
     results: dict = {"workloads": {}}
     p = synthetic_pair(args.side)
     results["workloads"]["phantom"] = run(
@@ -134,6 +134,14 @@ def main() -> None:
         p.affine_ras,
         args.methods,
         options,
+    )
+    # the same phantom with the template in another "modality": tissue contrasts swapped (not a
+    # monotonic remap, so histogram matching cannot undo it)
+    other = np.array([0.0, 0.9, 0.2, 0.05, 0.6], np.float32)[p.template_labels]
+    other = other + 0.02 * np.random.default_rng(5).standard_normal(other.shape).astype(np.float32)
+    results["workloads"]["phantom_other_contrast"] = run(
+        "phantom_other_contrast", other, p.template_labels, p.target_image, p.target_labels, p.affine_ras,
+        args.methods, options,
     )
     if not args.no_mni and importlib.util.find_spec("nilearn") is not None:
         results["workloads"]["mni152"] = run(

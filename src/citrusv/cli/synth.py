@@ -215,9 +215,10 @@ def _add_register_parser(groups: argparse._SubParsersAction) -> None:
     reg.add_argument("--template-labels", type=Path, required=True, help="label map on the template's grid")
     reg.add_argument("--target", type=Path, required=True, help="target image (NIfTI / DICOM series)")
     reg.add_argument("--reference", type=Path, default=None, help="target's own labels, for Dice in qc.json")
-    reg.add_argument("--method", choices=["sitk", "voxelmorph"], default="sitk",
-                     help="sitk: affine + diffeomorphic demons (fast default); voxelmorph: a VoxelMorph network "
-                          "optimised on this pair, then variational refinement")
+    reg.add_argument("--method", choices=["sitk", "bspline", "voxelmorph"], default="sitk",
+                     help="sitk: affine + diffeomorphic demons (fast default, same modality); bspline: affine + "
+                          "B-spline by mutual information (template of another modality); voxelmorph: a VoxelMorph "
+                          "network optimised on this pair, then variational refinement")
     reg.add_argument("--out", type=Path, required=True, help="output folder")
     reg.set_defaults(run=_register)
 
