@@ -376,6 +376,24 @@ def _sitk_seed(seed: int) -> int:
     return seed + 1
 
 
+def _mutual_information_method(options: RegistrationOptions, sampling: float):
+    """An ``ImageRegistrationMethod`` with what the linear and B-spline stages share: Mattes mutual
+    information (32 bins) on seeded random samples, linear interpolation, a shrink 4 / 2 / 1
+    pyramid smoothed by 2 / 1 / 0 voxels."""
+    sitk = _sitk()
+    reg = sitk.ImageRegistrationMethod()
+    if options.num_threads:
+        reg.SetNumberOfThreads(options.num_threads)
+    reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
+    reg.SetMetricSamplingStrategy(reg.RANDOM)
+    reg.SetMetricSamplingPercentage(sampling, _sitk_seed(options.seed))
+    reg.SetInterpolator(sitk.sitkLinear)
+    reg.SetShrinkFactorsPerLevel([4, 2, 1])
+    reg.SetSmoothingSigmasPerLevel([2, 1, 0])
+    reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
+    return reg
+
+
 def _linear_stage(fixed, moving, options: RegistrationOptions):
     """Affine / rigid ``target mm → template mm`` by Mattes MI on a 3-level pyramid."""
     sitk = _sitk()
@@ -389,13 +407,7 @@ def _linear_stage(fixed, moving, options: RegistrationOptions):
     init = sitk.CenteredTransformInitializer(
         fixed, moving, base, sitk.CenteredTransformInitializerFilter.MOMENTS
     )
-    reg = sitk.ImageRegistrationMethod()
-    if options.num_threads:
-        reg.SetNumberOfThreads(options.num_threads)
-    reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
-    reg.SetMetricSamplingStrategy(reg.RANDOM)
-    reg.SetMetricSamplingPercentage(options.linear_sampling, _sitk_seed(options.seed))
-    reg.SetInterpolator(sitk.sitkLinear)
+    reg = _mutual_information_method(options, options.linear_sampling)
     reg.SetOptimizerAsRegularStepGradientDescent(
         learningRate=1.0,
         minStep=1e-4,
@@ -404,9 +416,6 @@ def _linear_stage(fixed, moving, options: RegistrationOptions):
         gradientMagnitudeTolerance=1e-8,
     )
     reg.SetOptimizerScalesFromPhysicalShift()
-    reg.SetShrinkFactorsPerLevel([4, 2, 1])
-    reg.SetSmoothingSigmasPerLevel([2, 1, 0])
-    reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
     reg.SetInitialTransform(init, inPlace=False)
     transform = reg.Execute(fixed, moving)
     logger.debug(
@@ -470,19 +479,10 @@ def _bspline_stage(fixed, moving_aligned, options: RegistrationOptions):
     images, which demons and histogram matching do)."""
     sitk = _sitk()
     transform = sitk.BSplineTransformInitializer(fixed, [options.bspline_mesh] * 3)
-    reg = sitk.ImageRegistrationMethod()
-    if options.num_threads:
-        reg.SetNumberOfThreads(options.num_threads)
-    reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
-    reg.SetMetricSamplingStrategy(reg.RANDOM)
-    reg.SetMetricSamplingPercentage(options.bspline_sampling, _sitk_seed(options.seed))
-    reg.SetInterpolator(sitk.sitkLinear)
+    reg = _mutual_information_method(options, options.bspline_sampling)
     reg.SetOptimizerAsLBFGSB(gradientConvergenceTolerance=1e-5, numberOfIterations=options.bspline_iterations,
                              maximumNumberOfCorrections=5, maximumNumberOfFunctionEvaluations=4 * options.bspline_iterations,
                              costFunctionConvergenceFactor=1e7)
-    reg.SetShrinkFactorsPerLevel([4, 2, 1])
-    reg.SetSmoothingSigmasPerLevel([2, 1, 0])
-    reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
     reg.SetInitialTransform(transform, inPlace=True)
     reg.Execute(fixed, moving_aligned)
     result = transform
