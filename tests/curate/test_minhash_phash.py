@@ -14,7 +14,6 @@ from citrusv.curate.minhash import (
     lsh_params,
     minhash_signature,
     minhash_signatures,
-    normalize_text,
     shingles,
 )
 from citrusv.curate.phash import HammingIndex, hamming, phash
@@ -33,10 +32,6 @@ def _doc(rng, n=40):
 ])
 def test_shingles(text, n, expected):
     assert shingles(text, n) == expected
-
-
-def test_normalize_text():
-    assert normalize_text("  The LIVER\n is   normal ") == "the liver is normal"
 
 
 def test_signature_deterministic_and_estimates_jaccard():

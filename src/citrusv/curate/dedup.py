@@ -28,6 +28,7 @@ row (16.8M rows: about 2.5 GB). ``load_state`` rebuilds the index from those fil
 
 from __future__ import annotations
 
+import bisect
 import io
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -164,8 +165,6 @@ class _Strings:
 
     def blob(self, start: int, stop: int) -> tuple[bytes, np.ndarray]:
         """``(utf-8 bytes, lengths)`` of ids ``start`` to ``stop``, which must be chunk boundaries."""
-        import bisect
-
         first, last = bisect.bisect_left(self._starts, start), bisect.bisect_left(self._starts, stop)
         if (first < len(self._starts) and self._starts[first] != start) or (start < self.size and first == len(self._starts)):
             raise ValueError(f"{start} is not the start of a chunk")
@@ -174,8 +173,6 @@ class _Strings:
         return b"".join(blob for blob, _ in chunks), np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
 
     def __getitem__(self, index: int) -> str:
-        import bisect
-
         chunk = bisect.bisect_right(self._starts, index) - 1
         blob, offsets = self._chunks[chunk]
         j = index - self._starts[chunk]
@@ -330,6 +327,10 @@ class Deduplicator:
         return self._images.data[offsets[key]:offsets[key + 1]].tolist()
 
     def _text_hashes_of(self, keys: np.ndarray, batch: _Batch) -> np.ndarray:
+        if keys.size == 1:  # the usual case: one candidate, no mask work
+            key = int(keys[0])
+            value = self._text_hash.data[key] if key < batch.base else batch.fps[batch.kept[key - batch.base]].text_hash
+            return np.array([value], dtype=np.uint64)
         out = np.empty(keys.size, dtype=np.uint64)
         old = keys < batch.base
         out[old] = self._text_hash.data[keys[old]]
@@ -387,16 +388,9 @@ class Deduplicator:
             return "dup_image", int(near[ok][best])
         if fp.kind == "text":
             if exact.size:
-                if exact.size == 1:  # the usual case, without array work
-                    key = int(exact[0])
-                    same = (int(self._text_hash.data[key]) if key < batch.base
-                            else batch.fps[batch.kept[key - batch.base]].text_hash) == fp.text_hash
-                    if same:
-                        return "dup_text_exact", key
-                else:
-                    equal = exact[self._text_hashes_of(exact, batch) == np.uint64(fp.text_hash)]
-                    if equal.size:
-                        return "dup_text_exact", int(equal.min())
+                equal = exact[self._text_hashes_of(exact, batch) == np.uint64(fp.text_hash)]
+                if equal.size:
+                    return "dup_text_exact", int(equal.min())
             if near.size == 0:
                 return None
             similarity = (self._signatures_of(near, batch) == fp.text_sig[None, :]).mean(axis=1)

@@ -31,18 +31,13 @@ import numpy as np
 from .multimap import SortedMultiMap
 
 __all__ = ["MinHashLSH", "band_keys", "jaccard_estimate", "lsh_params", "minhash_signature", "minhash_signatures",
-           "normalize_text", "shingles", "text_fingerprints"]
+           "shingles", "text_fingerprints"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _EMPTY_SIGNATURE_VALUE = np.uint64(2**32 - 1)
 _EMPTY = np.uint64(2**64 - 1)
 _POLY = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier folding the word hashes of a shingle
 _LOW32 = np.uint64(0xFFFFFFFF)
-
-
-def normalize_text(text: str) -> str:
-    """Case-folded text with runs of whitespace collapsed to one space."""
-    return " ".join(text.casefold().split())
 
 
 def shingles(text: str, n: int = 3) -> set[str]:
